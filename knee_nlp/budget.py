@@ -1,0 +1,53 @@
+"""Budget arithmetic: epochs, batches and processes to optimizer updates.
+
+Every schedule in this project counts *optimizer updates*. These helpers turn the numbers a
+user knows (examples, batch size, epochs, processes, gradient accumulation) into updates, with
+the same rounding the frameworks use.
+
+>>> updates_per_epoch(num_batches=1100, update_freq=2)
+550
+>>> updates_for_epochs(50, updates_per_epoch=550)
+27500
+"""
+
+from __future__ import annotations
+
+import math
+
+from knee_nlp.validation import check_step_count
+
+
+def updates_per_epoch(num_batches: int, update_freq: int = 1, num_processes: int = 1) -> int:
+    """Optimizer updates in one epoch of ``num_batches`` batches (summed over all processes).
+
+    Each process sees ``ceil(num_batches / num_processes)`` batches and steps once every
+    ``update_freq`` of them (a last partial accumulation still steps, as in fairseq and HF).
+    """
+    batches = check_step_count("num_batches", num_batches, minimum=1)
+    freq = check_step_count("update_freq", update_freq, minimum=1)
+    processes = check_step_count("num_processes", num_processes, minimum=1)
+    return math.ceil(math.ceil(batches / processes) / freq)
+
+
+def batches_per_epoch(num_examples: int, batch_size: int, drop_last: bool = False) -> int:
+    """Batches of ``batch_size`` in ``num_examples`` examples."""
+    examples = check_step_count("num_examples", num_examples, minimum=1)
+    size = check_step_count("batch_size", batch_size, minimum=1)
+    return examples // size if drop_last else math.ceil(examples / size)
+
+
+def updates_for_epochs(epochs: float, updates_per_epoch: int) -> int:
+    """Total updates for ``epochs`` (may be fractional) at ``updates_per_epoch``; rounds up."""
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not epochs > 0:
+        raise ValueError(f"epochs must be a number > 0, got {epochs!r}")
+    per_epoch = check_step_count("updates_per_epoch", updates_per_epoch, minimum=1)
+    return math.ceil(epochs * per_epoch)
+
+
+def global_batch_size(per_device_batch_size: int, num_processes: int = 1, grad_accum: int = 1) -> int:
+    """Examples per optimizer update: per-device batch x processes x gradient accumulation."""
+    return (
+        check_step_count("per_device_batch_size", per_device_batch_size, minimum=1)
+        * check_step_count("num_processes", num_processes, minimum=1)
+        * check_step_count("grad_accum", grad_accum, minimum=1)
+    )

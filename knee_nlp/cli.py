@@ -1,0 +1,44 @@
+"""``knee-nlp``: the command-line entry point.
+
+Each subcommand lives in its own module under :mod:`knee_nlp.commands` and exposes
+``add_parser(subparsers)``, which registers its flags and sets ``func(args) -> int``.
+Heavy imports (matplotlib, fairseq, transformers) happen inside ``func``, so ``--help`` is fast.
+
+Usage::
+
+    knee-nlp plot --total-steps 10000 --warmup-steps 1000 --explore-ratio 0.5 --output lr.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+SUBCOMMAND_MODULES = (
+    "knee_nlp.commands.plot",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``knee-nlp`` parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="knee-nlp",
+        description="The Knee (explore-exploit) LR schedule: plots, data preparation and "
+        "reproduction of the paper's NLP experiments.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen subcommand; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``knee-nlp`` CLI: one module each, exposing ``add_parser(subparsers)``."""

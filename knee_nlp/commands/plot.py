@@ -1,0 +1,94 @@
+"""``knee-nlp plot``: draw Knee beside inverse-sqrt, linear and cosine; print phase LRs.
+
+Example::
+
+    knee-nlp plot --peak-lr 5e-4 --total-steps 20000 --warmup-steps 4000 --explore-ratio 0.5 \\
+        --output knee.png
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from knee_nlp.curves import BASELINES, schedule_curves
+from knee_nlp.outputs import guard_new_file
+from knee_nlp.schedule import KneeSchedule
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags that define one Knee schedule (shared by every command that takes one)."""
+    group = parser.add_argument_group("Knee schedule")
+    group.add_argument("--peak-lr", type=float, required=True, help="LR held during explore (> 0).")
+    group.add_argument("--total-steps", type=int, required=True,
+                       help="Training budget in optimizer updates (>= 1).")
+    group.add_argument("--warmup-steps", type=int, default=0, help="Linear warmup updates (default 0).")
+    explore = group.add_mutually_exclusive_group()
+    explore.add_argument("--explore-steps", type=int, default=None,
+                         help="Updates held at the peak after warmup.")
+    explore.add_argument("--explore-ratio", type=float, default=None,
+                         help="Explore as a fraction of --total-steps in [0, 1] (default 0.5).")
+    group.add_argument("--warmup-init-lr", type=float, default=0.0,
+                       help="LR at update 0 when warming up (default 0).")
+    group.add_argument("--end-lr", type=float, default=0.0, help="LR at the end of the budget (default 0).")
+
+
+def schedule_from_args(args: argparse.Namespace) -> KneeSchedule:
+    """The validated :class:`KneeSchedule` the schedule flags describe."""
+    return KneeSchedule(
+        peak_lr=args.peak_lr, total_steps=args.total_steps, warmup_steps=args.warmup_steps,
+        explore_steps=args.explore_steps, explore_ratio=args.explore_ratio,
+        warmup_init_lr=args.warmup_init_lr, end_lr=args.end_lr,
+    )
+
+
+def boundary_table(schedule: KneeSchedule, curves: dict[str, tuple[list[int], list[float]]]) -> str:
+    """Markdown table of every curve's LR at Knee's phase boundaries and the budget midpoint."""
+    points = dict(schedule.boundaries())
+    points["mid"] = schedule.total_steps // 2
+    ordered = sorted(points.items(), key=lambda item: item[1])
+    header = "| schedule | " + " | ".join(f"{name} ({step})" for name, step in ordered) + " |"
+    rule = "|---" * (len(ordered) + 1) + "|"
+    rows = [
+        f"| {name} | " + " | ".join(f"{lrs[step]:.4g}" for _, step in ordered) + " |"
+        for name, (_, lrs) in curves.items()
+    ]
+    return "\n".join([header, rule, *rows])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate, draw the PNG and print the boundary table."""
+    from knee_nlp.plotting import plot_curves
+
+    try:
+        schedule = schedule_from_args(args)
+        output = guard_new_file(args.output, overwrite=args.overwrite)
+    except (ValueError, FileExistsError) as error:
+        raise SystemExit(f"knee-nlp plot: error: {error}") from None
+    curves = schedule_curves(
+        peak_lr=schedule.peak_lr, total_steps=schedule.total_steps,
+        warmup_steps=schedule.warmup_steps, explore_steps=schedule.explore_steps,
+        warmup_init_lr=schedule.warmup_init_lr, end_lr=schedule.end_lr,
+        baselines=tuple(args.baselines),
+    )
+    markers = {"warmup end": schedule.warmup_steps, "explore end": schedule.explore_end}
+    plot_curves(curves, output, title="Knee vs baseline LR schedules", ylabel="learning rate",
+                markers={k: v for k, v in markers.items() if v > 0})
+    print(boundary_table(schedule, curves))
+    print(f"wrote {output}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``knee-nlp plot``."""
+    parser = subparsers.add_parser(
+        "plot", help="Plot the Knee LR curve beside baselines.",
+        description="Draw the Knee LR curve next to the inverse-sqrt, linear and cosine "
+        "baselines (same peak, warmup and budget) into a PNG, and print a table of the LR "
+        "at Knee's phase boundaries.",
+    )
+    add_schedule_arguments(parser)
+    parser.add_argument("--baselines", nargs="*", default=list(BASELINES), choices=BASELINES,
+                        help="Baselines drawn beside Knee (default: all three).")
+    parser.add_argument("--output", "-o", default="knee_lr.png", help="PNG path (default knee_lr.png).")
+    parser.add_argument("--overwrite", action="store_true", help="Replace --output if it exists.")
+    parser.set_defaults(func=run)
