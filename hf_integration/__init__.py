@@ -1,0 +1,29 @@
+"""Hugging Face integration of the Knee schedule.
+
+``get_knee_schedule_with_warmup`` (a ``LambdaLR`` like ``transformers.get_linear_schedule_with_warmup``),
+``KneeTrainingArguments`` / ``KneeTrainer`` (``lr_scheduler_type="knee"`` for the ``Trainer``) and
+``get_scheduler`` (``transformers.get_scheduler`` that also knows ``"knee"``). The ``Trainer``-side
+names are imported on first use, so ``from hf_integration import get_knee_schedule_with_warmup``
+does not load ``transformers.Trainer``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hf_integration.schedule import get_knee_schedule_with_warmup
+
+_LAZY = {
+    "KneeTrainingArguments": "hf_integration.training_args",
+    "KneeTrainer": "hf_integration.trainer",
+    "get_scheduler": "hf_integration.lookup",
+}
+
+__all__ = ["get_knee_schedule_with_warmup", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,8 @@ With ``W`` warmup steps, ``E`` explore steps and ``T`` total steps::
     lr(s) = end                                            s > T            (hold)
 
 The curve is continuous at every boundary: ``lr(0) = init`` (``peak`` when ``W = 0``),
-``lr(W) = peak``, ``lr(W + E) = peak`` and ``lr(T) = end``.
+``lr(W) = peak``, ``lr(W + E) = peak`` and ``lr(T) = end``. ``lr(T) = end`` holds even when
+warmup and explore fill the whole budget (``W + E = T``, no decay phase).
 
 ``explore_ratio`` is a fraction of the *whole* budget ``T`` (the paper's "50% of the training
 budget"): ``E = round(explore_ratio * T)``. Explore starts after warmup, as in the authors' code.
@@ -134,12 +135,12 @@ class KneeSchedule:
     def __call__(self, step: int) -> float:
         """LR after ``step`` completed updates (``step >= 0``; holds ``end_lr`` past the end)."""
         step = check_step_count("step", step)
+        if step >= self.total_steps:
+            return self.end_lr
         if step < self.warmup_steps:
             return self.warmup_init_lr + (self.peak_lr - self.warmup_init_lr) * step / self.warmup_steps
         if step <= self.explore_end:
             return self.peak_lr
-        if step >= self.total_steps:
-            return self.end_lr
         progress = (step - self.explore_end) / self.decay_steps
         return self.peak_lr + (self.end_lr - self.peak_lr) * progress
 

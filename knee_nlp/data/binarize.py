@@ -1,0 +1,114 @@
+"""Binarize a tokenized parallel corpus with ``fairseq-preprocess``, atomically and idempotently.
+
+The result directory is built in a sibling ``.<name>.partial`` directory and renamed into place
+only once fairseq has finished, with a ``knee_nlp_preprocess.json`` manifest recording the inputs
+(SHA-256 of every text file) and options. A re-run with the same inputs returns the existing
+directory without redoing anything; a directory that holds something else is never overwritten.
+
+Example::
+
+    from pathlib import Path
+    from knee_nlp.data.binarize import fairseq_preprocess
+
+    bin_dir = fairseq_preprocess(
+        "de", "en", Path("data-bin/iwslt14.tokenized.de-en"),
+        trainpref=Path("iwslt14.tokenized.de-en/train"),
+        validpref=Path("iwslt14.tokenized.de-en/valid"),
+        testpref=Path("iwslt14.tokenized.de-en/test"),
+        workers=4,
+    )
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from knee_nlp.data.files import atomic_directory, sha256_file
+
+MANIFEST_NAME = "knee_nlp_preprocess.json"
+
+
+def _split_files(prefix: Path, languages: tuple[str, str]) -> list[Path]:
+    return [Path(f"{prefix}.{lang}") for lang in languages]
+
+
+def _manifest(source_lang: str, target_lang: str, splits: dict[str, Path],
+              joined_dictionary: bool, srcdict: Path | None) -> dict:
+    """What a finished result was built from: file digests and every option that changes it."""
+    languages = (source_lang, target_lang)
+    return {
+        "source_lang": source_lang,
+        "target_lang": target_lang,
+        "joined_dictionary": joined_dictionary,
+        "srcdict_sha256": sha256_file(srcdict) if srcdict is not None else None,
+        "inputs": {
+            split: {path.name: sha256_file(path) for path in _split_files(prefix, languages)}
+            for split, prefix in splits.items()
+        },
+    }
+
+
+def fairseq_preprocess(
+    source_lang: str,
+    target_lang: str,
+    destdir: Path,
+    *,
+    trainpref: Path,
+    validpref: Path,
+    testpref: Path | None = None,
+    joined_dictionary: bool = True,
+    workers: int = 1,
+    srcdict: Path | None = None,
+) -> Path:
+    """Run ``fairseq-preprocess`` on ``{train,valid,test}pref.{source_lang,target_lang}``.
+
+    Returns ``destdir``, which then holds ``dict.{lang}.txt`` and ``{split}.{src}-{tgt}.{lang}.{bin,idx}``.
+    Raises ``FileNotFoundError`` naming any missing input, ``FileExistsError`` if ``destdir``
+    exists but holds a different result (or not one made here), ``ValueError`` for bad options
+    and ``RuntimeError`` with fairseq's output if preprocessing fails.
+    """
+    destdir = Path(destdir)
+    if source_lang == target_lang:
+        raise ValueError(f"source_lang and target_lang must differ, got {source_lang!r} for both")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    splits = {"train": Path(trainpref), "valid": Path(validpref)}
+    if testpref is not None:
+        splits["test"] = Path(testpref)
+    required = [f for prefix in splits.values() for f in _split_files(prefix, (source_lang, target_lang))]
+    if srcdict is not None:
+        required.append(Path(srcdict))
+    missing = [str(path) for path in required if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"fairseq_preprocess: missing input file(s): {', '.join(missing)}")
+
+    manifest = _manifest(source_lang, target_lang, splits, joined_dictionary, srcdict)
+    manifest_path = destdir / MANIFEST_NAME
+    if destdir.exists():
+        if manifest_path.is_file() and json.loads(manifest_path.read_text()) == manifest:
+            return destdir
+        reason = ("was built from other inputs or options" if manifest_path.is_file()
+                  else f"has no {MANIFEST_NAME} (not a finished result of this tool)")
+        raise FileExistsError(f"fairseq_preprocess: destdir {destdir} exists and {reason}; "
+                              "remove it or choose another destdir")
+
+    with atomic_directory(destdir) as workdir:
+        command = [
+            sys.executable, "-m", "fairseq_cli.preprocess",
+            "--source-lang", source_lang, "--target-lang", target_lang,
+            "--destdir", str(workdir), "--workers", str(workers),
+            *(arg for split, prefix in splits.items() for arg in (f"--{split}pref", str(prefix))),
+        ]
+        if joined_dictionary:
+            command.append("--joined-dictionary")
+        if srcdict is not None:
+            command += ["--srcdict", str(srcdict)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+            raise RuntimeError(f"fairseq-preprocess failed (exit {result.returncode}):\n{tail}")
+        (workdir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return destdir
