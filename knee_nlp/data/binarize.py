@@ -24,11 +24,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import deque
 from pathlib import Path
 
 from knee_nlp.data.files import atomic_directory, sha256_file
 
 MANIFEST_NAME = "knee_nlp_preprocess.json"
+
+
+def _run_streaming(command: list[str], keep: int = 30) -> tuple[int, list[str]]:
+    """Run ``command``, echoing its output to stderr; returns its exit code and last lines."""
+    tail: deque[str] = deque(maxlen=keep)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as process:
+        for line in process.stdout:
+            sys.stderr.write(line)
+            tail.append(line)
+    return process.returncode, list(tail)
 
 
 def _split_files(prefix: Path, languages: tuple[str, str]) -> list[Path]:
@@ -65,7 +77,8 @@ def fairseq_preprocess(
 ) -> Path:
     """Run ``fairseq-preprocess`` on ``{train,valid,test}pref.{source_lang,target_lang}``.
 
-    Returns ``destdir``, which then holds ``dict.{lang}.txt`` and ``{split}.{src}-{tgt}.{lang}.{bin,idx}``.
+    Returns ``destdir``, which then holds ``dict.{lang}.txt`` and
+    ``{split}.{src}-{tgt}.{lang}.{bin,idx}``; fairseq's log is echoed to stderr.
     Raises ``FileNotFoundError`` naming any missing input, ``FileExistsError`` if ``destdir``
     exists but holds a different result (or not one made here), ``ValueError`` for bad options
     and ``RuntimeError`` with fairseq's output if preprocessing fails.
@@ -78,7 +91,8 @@ def fairseq_preprocess(
     splits = {"train": Path(trainpref), "valid": Path(validpref)}
     if testpref is not None:
         splits["test"] = Path(testpref)
-    required = [f for prefix in splits.values() for f in _split_files(prefix, (source_lang, target_lang))]
+    languages = (source_lang, target_lang)
+    required = [f for prefix in splits.values() for f in _split_files(prefix, languages)]
     if srcdict is not None:
         required.append(Path(srcdict))
     missing = [str(path) for path in required if not path.is_file()]
@@ -106,9 +120,8 @@ def fairseq_preprocess(
             command.append("--joined-dictionary")
         if srcdict is not None:
             command += ["--srcdict", str(srcdict)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-            raise RuntimeError(f"fairseq-preprocess failed (exit {result.returncode}):\n{tail}")
+        returncode, tail = _run_streaming(command)
+        if returncode != 0:
+            raise RuntimeError(f"fairseq-preprocess failed (exit {returncode}):\n{''.join(tail)}")
         (workdir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return destdir

@@ -28,6 +28,11 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def sha256_text(text: str) -> str:
+    """Hex SHA-256 of a string's UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def partial_path(path: Path) -> Path:
     """The hidden sibling where ``path`` is built before it is renamed into place."""
     return path.with_name(f".{path.name}.partial")
