@@ -23,6 +23,10 @@ _LAZY = {
 __all__ = ["get_knee_schedule_with_warmup", *_LAZY]
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)

@@ -28,6 +28,35 @@ from torch.optim.lr_scheduler import LambdaLR
 from knee_nlp.schedule import KneeSchedule
 from knee_nlp.validation import check_ratio, check_step_count
 
+KNEE_SCHEDULER_NAME = "knee"
+"""The ``lr_scheduler_type`` / ``get_scheduler`` name of the Knee schedule."""
+
+
+def knee_multiplier_schedule(
+    num_warmup_steps: int,
+    num_training_steps: int,
+    num_explore_steps: int | None = None,
+    explore_ratio: float | None = None,
+    min_lr_ratio: float = 0.0,
+) -> KneeSchedule:
+    """The validated :class:`KneeSchedule` of LR multipliers (peak 1) for transformers-style arguments.
+
+    Errors name the transformers-style argument (``num_warmup_steps``, ``min_lr_ratio``, ...).
+
+    >>> knee_multiplier_schedule(10, 100, explore_ratio=0.5).explore_end
+    60
+    """
+    if num_explore_steps is not None:
+        num_explore_steps = check_step_count("num_explore_steps", num_explore_steps)
+    return KneeSchedule(
+        peak_lr=1.0,
+        total_steps=check_step_count("num_training_steps", num_training_steps, minimum=1),
+        warmup_steps=check_step_count("num_warmup_steps", num_warmup_steps),
+        explore_steps=num_explore_steps,
+        explore_ratio=explore_ratio,
+        end_lr=check_ratio("min_lr_ratio", min_lr_ratio),
+    )
+
 
 def _get_knee_schedule_with_warmup_lr_lambda(current_step: int, *, schedule: KneeSchedule) -> float:
     return schedule.multiplier(current_step)
@@ -85,17 +114,11 @@ def get_knee_schedule_with_warmup(
     ...     lrs.append(round(scheduler.get_last_lr()[0], 3))
     >>> lrs
     [0.5, 1.0, 1.0, 1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0]
+
     ```
     """
-    if num_explore_steps is not None:
-        num_explore_steps = check_step_count("num_explore_steps", num_explore_steps)
-    schedule = KneeSchedule(
-        peak_lr=1.0,
-        total_steps=check_step_count("num_training_steps", num_training_steps, minimum=1),
-        warmup_steps=check_step_count("num_warmup_steps", num_warmup_steps),
-        explore_steps=num_explore_steps,
-        explore_ratio=explore_ratio,
-        end_lr=check_ratio("min_lr_ratio", min_lr_ratio),
+    schedule = knee_multiplier_schedule(
+        num_warmup_steps, num_training_steps, num_explore_steps, explore_ratio, min_lr_ratio
     )
     lr_lambda = partial(_get_knee_schedule_with_warmup_lr_lambda, schedule=schedule)
     return LambdaLR(optimizer, lr_lambda, last_epoch)

@@ -1,0 +1,84 @@
+"""``KneeTrainer``: a ``Trainer`` that builds the Knee schedule for ``lr_scheduler_type="knee"``.
+
+Only ``create_scheduler`` changes, and only for ``"knee"``; every other scheduler type, the
+training loop, checkpointing and logging are transformers' own. The schedule counts optimizer
+steps, like every transformers schedule:
+
+- ``num_training_steps`` is the Trainer's ``max_steps`` (given, or derived from
+  ``num_train_epochs``, the dataloader length, gradient accumulation and the number of processes);
+- the Trainer steps the scheduler once per optimizer step and not when mixed precision skipped
+  the step, so the k-th applied update always uses the LR after ``k - 1`` updates (a fused
+  optimizer such as ``adamw_torch_fused`` skips an overflowed fp16 update inside its kernel,
+  unseen by accelerate, so there the schedule advances anyway, as every transformers schedule does);
+- on ``resume_from_checkpoint`` the saved ``LambdaLR`` state (its step counter) is restored and the
+  trajectory continues exactly (the multipliers are a pure function of that counter).
+
+DeepSpeed: a DeepSpeed config without a ``scheduler`` section works (the Trainer asks this class for
+the schedule); one with its own ``scheduler`` is refused with a ``ValueError`` (see
+:func:`~hf_integration.training_args.check_no_deepspeed_scheduler`), so two schedules never compete.
+
+Example::
+
+    args = KneeTrainingArguments("out", lr_scheduler_type="knee", warmup_steps=0.1, explore_ratio=0.5)
+    trainer = KneeTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+    trainer.train()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import Trainer
+
+from hf_integration.lookup import get_scheduler
+from hf_integration.schedule import KNEE_SCHEDULER_NAME
+from hf_integration.training_args import check_no_deepspeed_scheduler
+
+
+class KneeTrainer(Trainer):
+    """
+    [`~transformers.Trainer`] that understands `lr_scheduler_type="knee"` of [`KneeTrainingArguments`].
+
+    Raises:
+        `ValueError`: with `lr_scheduler_type="knee"`, when a scheduler is also passed in `optimizers`, or when the
+        DeepSpeed config declares its own `scheduler`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self._uses_knee:
+            return
+        if self.lr_scheduler is not None:
+            raise ValueError(
+                "lr_scheduler_type='knee' builds its own scheduler: pass optimizers=(optimizer, None), or pass your "
+                "scheduler with another lr_scheduler_type"
+            )
+        if self.is_deepspeed_enabled:
+            check_no_deepspeed_scheduler(self.accelerator.state.deepspeed_plugin.deepspeed_config)
+
+    @property
+    def _uses_knee(self) -> bool:
+        return self.args.lr_scheduler_type == KNEE_SCHEDULER_NAME
+
+    def create_scheduler(
+        self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None
+    ) -> torch.optim.lr_scheduler.LRScheduler:
+        """
+        Set up the scheduler: the Knee schedule for `lr_scheduler_type="knee"`, transformers' own otherwise.
+
+        Args:
+            num_training_steps (int): The number of optimizer steps to do.
+            optimizer (`torch.optim.Optimizer`, *optional*): The optimizer to schedule (default: the Trainer's).
+        """
+        if not self._uses_knee or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        self.lr_scheduler = get_scheduler(
+            KNEE_SCHEDULER_NAME,
+            optimizer=self.optimizer if optimizer is None else optimizer,
+            num_warmup_steps=self.args.get_warmup_steps(num_training_steps),
+            num_training_steps=num_training_steps,
+            scheduler_specific_kwargs=self.args.knee_scheduler_kwargs,
+        )
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
