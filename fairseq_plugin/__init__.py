@@ -1,9 +1,9 @@
 """fairseq plugin of knee-nlp: ``--lr-scheduler knee`` (pass this folder as ``--user-dir``).
 
-Importing the package registers the ``knee`` LR scheduler with fairseq and makes fairseq's
-checkpoint loading work under torch >= 2.6 (see :mod:`fairseq_plugin.checkpoint_compat`).
-fairseq's ``--user-dir`` imports only this ``__init__`` (and ``tasks/``, ``models/``), so every
-registration happens here.
+Importing the package registers the ``knee`` LR scheduler with fairseq and lets fairseq load
+its checkpoints under torch >= 2.6 (:mod:`fairseq_plugin.checkpoint_compat`). fairseq's
+``--user-dir`` imports only this ``__init__`` (plus ``tasks/`` and ``models/``, which this
+plugin does not have), so everything is set up here.
 
 Usage::
 
@@ -11,6 +11,9 @@ Usage::
         --lr 5e-4 --max-update 50000 --warmup-updates 4000 --explore-ratio 0.5
 """
 
+from fairseq_plugin import checkpoint_compat
 from fairseq_plugin.knee_scheduler import KneeConfigError, KneeLRSchedule, KneeLRScheduleConfig
+
+checkpoint_compat.install()
 
 __all__ = ["KneeConfigError", "KneeLRSchedule", "KneeLRScheduleConfig"]

@@ -15,6 +15,7 @@ Example::
 """
 
 # No ``from __future__ import annotations``: fairseq reads the dataclass field types at runtime.
+import logging
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -24,6 +25,9 @@ from omegaconf import II
 
 from knee_nlp.schedule import DEFAULT_EXPLORE_RATIO, KneeSchedule, explore_steps_from_ratio
 from knee_nlp.validation import check_number, check_ratio, check_step_count
+
+
+logger = logging.getLogger(__name__)
 
 
 class KneeConfigError(ValueError):
@@ -51,7 +55,7 @@ class KneeLRScheduleConfig(FairseqDataclass):
         metadata={"help": "explore phase as a fraction in [0, 1] of --total-num-update "
                   "(default 0.5 when --explore-updates is not given)"},
     )
-    total_num_update: int = field(
+    total_num_update: Optional[int] = field(
         default=II("optimization.max_update"),
         metadata={"help": "updates at which the LR reaches --end-learning-rate "
                   "(default --max-update)"},
@@ -61,6 +65,10 @@ class KneeLRScheduleConfig(FairseqDataclass):
         metadata={"help": "learning rate at --total-num-update and after"},
     )
     lr: List[float] = II("optimization.lr")
+    # No help text: fairseq's argparse bridge then fills it from --max-update. It is the horizon
+    # when --total-num-update is not given (the bridge turns an unset flag into null, not into
+    # the interpolation above).
+    max_update: int = II("optimization.max_update")
 
 
 def schedule_from_config(cfg: KneeLRScheduleConfig) -> KneeSchedule:
@@ -71,7 +79,7 @@ def schedule_from_config(cfg: KneeLRScheduleConfig) -> KneeSchedule:
     >>> from omegaconf import OmegaConf
     >>> cfg = OmegaConf.create({"warmup_updates": 10, "warmup_init_lr": 0.0,
     ...     "explore_updates": None, "explore_ratio": 0.5, "total_num_update": 100,
-    ...     "end_learning_rate": 0.0, "lr": [1e-3]})
+    ...     "end_learning_rate": 0.0, "lr": [1e-3], "max_update": 100})
     >>> schedule_from_config(cfg).explore_steps
     50
     """
@@ -86,13 +94,14 @@ def _build_schedule(cfg: KneeLRScheduleConfig) -> KneeSchedule:
     if len(lrs) != 1:
         raise ValueError(f"--lr takes exactly one value (the peak LR), got {lrs}")
     peak = check_number("--lr", lrs[0], inclusive=False)
-    total = cfg.total_num_update
-    if total is None or total <= 0:
+    # Unset --total-num-update is null from the command line and ${max_update} from Hydra.
+    horizon = cfg.max_update if cfg.total_num_update is None else cfg.total_num_update
+    if cfg.total_num_update in (None, cfg.max_update) and (horizon is None or horizon <= 0):
         raise ValueError(
             f"no training horizon: set --max-update N or --total-num-update N with N >= 1 "
-            f"(got --total-num-update {total!r})"
+            f"(got --max-update {cfg.max_update} and no --total-num-update)"
         )
-    total = check_step_count("--total-num-update", total, minimum=1)
+    total = check_step_count("--total-num-update", horizon, minimum=1)
     warmup = check_step_count("--warmup-updates", cfg.warmup_updates)
     warmup_init_lr = check_number("--warmup-init-lr", cfg.warmup_init_lr)
     end_lr = check_number("--end-learning-rate", cfg.end_learning_rate)
@@ -143,6 +152,11 @@ class KneeLRSchedule(FairseqLRScheduler):
         super().__init__(cfg, optimizer)
         self.schedule = schedule_from_config(cfg)
         self.optimizer.set_lr(self.schedule(0))
+        s = self.schedule
+        logger.info(
+            f"knee: warmup {s.warmup_steps} updates to lr {s.peak_lr:g}, explore until update "
+            f"{s.explore_end}, linear decay to {s.end_lr:g} at update {s.total_steps}"
+        )
 
     def step_update(self, num_updates: int) -> float:
         """Set and return the LR after ``num_updates`` completed updates."""
