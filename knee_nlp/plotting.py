@@ -1,7 +1,8 @@
 """PNG plots of LR curves (and any other per-step curves) with matplotlib's Agg backend.
 
 >>> from knee_nlp.curves import schedule_curves
->>> curves = schedule_curves(peak_lr=5e-4, total_steps=1000, warmup_steps=100)
+>>> from knee_nlp.schedule import KneeSchedule
+>>> curves = schedule_curves(KneeSchedule(peak_lr=5e-4, total_steps=1000, warmup_steps=100))
 >>> plot_curves(curves, "lr.png", title="LR schedules", ylabel="learning rate")  # doctest: +SKIP
 """
 

@@ -64,12 +64,7 @@ def run(args: argparse.Namespace) -> int:
         output = guard_new_file(args.output, overwrite=args.overwrite)
     except (ValueError, FileExistsError) as error:
         raise SystemExit(f"knee-nlp plot: error: {error}") from None
-    curves = schedule_curves(
-        peak_lr=schedule.peak_lr, total_steps=schedule.total_steps,
-        warmup_steps=schedule.warmup_steps, explore_steps=schedule.explore_steps,
-        warmup_init_lr=schedule.warmup_init_lr, end_lr=schedule.end_lr,
-        baselines=tuple(args.baselines),
-    )
+    curves = schedule_curves(schedule, tuple(args.baselines))
     markers = {"warmup end": schedule.warmup_steps, "explore end": schedule.explore_end}
     plot_curves(curves, output, title="Knee vs baseline LR schedules", ylabel="learning rate",
                 markers={k: v for k, v in markers.items() if v > 0})
