@@ -18,6 +18,10 @@ from collections.abc import Sequence
 
 SUBCOMMAND_MODULES = (
     "knee_nlp.commands.plot",
+    "knee_nlp.commands.fairseq_user_dir",
+    "knee_nlp.commands.data",
+    "knee_nlp.commands.reproduce",
+    "knee_nlp.commands.report",
 )
 
 

@@ -1,0 +1,93 @@
+"""``knee-nlp reproduce``: run the paper's translation experiments with fairseq and report.
+
+Example::
+
+    knee-nlp reproduce iwslt14 --preset tiny                      # minutes on a laptop CPU
+    knee-nlp reproduce iwslt14 --data-dir data-bin/iwslt14.tokenized.de-en --seeds 1 2 3
+    knee-nlp reproduce wmt14 --data-dir data-bin/wmt14_en_de --gpus 8 --fp16
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from pathlib import Path
+
+from knee_nlp.reproduce.config import PRESETS, SCHEDULES
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so a SIGTERM also stops the running fairseq process cleanly
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the request, run it, print where the report is."""
+    from knee_nlp.reproduce.config import ConfigError
+    from knee_nlp.reproduce.datasets import DataError
+    from knee_nlp.reproduce.pipeline import ReproduceError, Request, reproduce
+    from knee_nlp.reproduce.runner import RunError
+
+    request = Request(
+        experiment=args.experiment, preset=args.preset,
+        run_dir=Path(args.run_dir or f"runs/{args.experiment}-{args.preset}"),
+        schedules=tuple(args.schedules) if args.schedules else None,
+        budgets=tuple(args.budgets) if args.budgets else None,
+        seeds=tuple(args.seeds) if args.seeds else None, gpus=args.gpus,
+        precision="fp16" if args.fp16 else "bf16" if args.bf16 else "fp32",
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        config_dir=Path(args.config_dir) if args.config_dir else None, dry_run=args.dry_run,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        run_dir = reproduce(request)
+    except (ConfigError, DataError, ReproduceError, RunError, FileExistsError,
+            FileNotFoundError) as error:
+        raise SystemExit(f"knee-nlp reproduce: error: {error}") from None
+    except KeyboardInterrupt:
+        raise SystemExit("knee-nlp reproduce: interrupted; run the same command again to resume "
+                         "(finished runs are kept, unfinished ones continue from their last "
+                         "checkpoint)") from None
+    if not args.dry_run:
+        print((run_dir / "results.md").read_text())
+        print(f"wrote {run_dir / 'results.md'}, {run_dir / 'results.json'} and plots in {run_dir}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``knee-nlp reproduce``."""
+    parser = subparsers.add_parser(
+        "reproduce", help="Train and score Knee against inverse-sqrt (and linear, cosine) with fairseq.",
+        description="Run fairseq-train for every schedule x budget x seed of an experiment (each "
+        "in its own directory under --run-dir; re-running resumes and never overwrites), average "
+        "the last checkpoints, run fairseq-generate, score tokenized BLEU and sacreBLEU, and "
+        "write results.md, results.json and plots. Without data, --preset tiny uses a synthetic "
+        "corpus, labelled as such.",
+    )
+    parser.add_argument("experiment", help="Experiment name: a folder of the config dir (iwslt14, wmt14).")
+    parser.add_argument("--preset", choices=PRESETS, default="full",
+                        help="full: the paper-scale configs (GPUs); tiny: a shrunk model and data "
+                        "subset that runs in minutes on a CPU (default: full).")
+    parser.add_argument("--schedules", nargs="+", choices=sorted(SCHEDULES), metavar="NAME",
+                        help=f"Schedules to run, among {sorted(SCHEDULES)} (default: the "
+                        "preset's list in experiment.yaml).")
+    parser.add_argument("--budgets", nargs="+", metavar="NEp",
+                        help="Budgets by config name, e.g. 50ep 35ep (default: the preset's list).")
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
+                        help="Seeds, one run each (default: the preset's list).")
+    parser.add_argument("--gpus", type=int, default=1,
+                        help="GPUs for fairseq's distributed training on this node; the "
+                        "recipe's global batch is kept by adjusting --update-freq/--max-tokens "
+                        "(default 1).")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--fp16", action="store_true", help="fairseq --fp16 (CUDA only).")
+    precision.add_argument("--bf16", action="store_true", help="fairseq --bf16 (CUDA only).")
+    parser.add_argument("--run-dir", help="Where runs, checkpoints and the report go "
+                        "(default runs/<experiment>-<preset>).")
+    parser.add_argument("--data-dir", help="A fairseq data-bin or a folder of BPE'd "
+                        "{train,valid,test}.<lang> text (default: the experiment's search_dirs).")
+    parser.add_argument("--config-dir", help="Config root (default: the configs/ shipped with "
+                        "knee-nlp, or $KNEE_NLP_CONFIG_DIR).")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="Check everything and print each run's fairseq-train command, "
+                        "without training (e.g. to launch them on a cluster).")
+    parser.set_defaults(func=run)

@@ -1,0 +1,54 @@
+"""Budgets in epochs -> updates, counted with fairseq's own batching (a dry run, no training).
+
+fairseq's epoch length depends on the data, ``--max-tokens``, ``--required-batch-size-multiple``,
+the model's maximum positions (long pairs are skipped), the number of GPUs the batches are
+sharded over and ``--update-freq``. Rather than estimating, :func:`updates_per_epoch` builds the
+same batch iterator ``fairseq-train`` builds and counts it; the Knee horizon
+(``--total-num-update``) and ``--max-update`` are then ``epochs x updates_per_epoch``.
+
+Example::
+
+    per_epoch = updates_per_epoch(["data-bin", "--arch", "transformer_iwslt_de_en",
+                                   "--max-tokens", "4096"], update_freq=1, num_processes=1)
+"""
+
+from __future__ import annotations
+
+from knee_nlp import budget
+from knee_nlp.reproduce.quiet import quiet
+
+
+def count_batches(train_argv: list[str]) -> int:
+    """Batches in one epoch of the training set, for one process, as fairseq-train forms them."""
+    with quiet():
+        return _count_batches(train_argv)
+
+
+def _count_batches(train_argv: list[str]) -> int:
+    from fairseq import options, tasks, utils
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    parser = options.get_training_parser()
+    args = options.parse_args_and_arch(parser, train_argv)
+    cfg = convert_namespace_to_omegaconf(args)
+    task = tasks.setup_task(cfg.task)
+    task.load_dataset(cfg.dataset.train_subset, epoch=1, combine=True)
+    model = task.build_model(cfg.model)
+    iterator = task.get_batch_iterator(
+        dataset=task.dataset(cfg.dataset.train_subset),
+        max_tokens=cfg.dataset.max_tokens,
+        max_sentences=cfg.dataset.batch_size,
+        max_positions=utils.resolve_max_positions(
+            task.max_positions(), model.max_positions(), cfg.dataset.max_tokens),
+        ignore_invalid_inputs=True,
+        required_batch_size_multiple=cfg.dataset.required_batch_size_multiple,
+        seed=cfg.common.seed,
+        num_shards=1,
+    )
+    return len(iterator)
+
+
+def updates_per_epoch(train_argv: list[str], *, update_freq: int, num_processes: int) -> int:
+    """Optimizer updates per epoch with the batches sharded over ``num_processes`` GPUs."""
+    return budget.updates_per_epoch(count_batches(train_argv), update_freq=update_freq,
+                                    num_processes=num_processes)

@@ -1,0 +1,180 @@
+"""``knee-nlp reproduce`` end to end: configs -> data -> plans -> runs -> report.
+
+Everything that can be checked is checked before the first update: config names, devices and
+precision, the data folder and language pair, every Knee schedule against its budget in
+updates, and that the run directory belongs to the same experiment, preset and data.
+
+Example::
+
+    request = Request(experiment="iwslt14", preset="tiny", run_dir=Path("runs/tiny"))
+    report_dir = reproduce(request)      # runs/tiny/results.md, results.json, *.png
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from knee_nlp.budget import updates_for_epochs
+from knee_nlp.reproduce.commands import (dry_count_argv, generate_command, scale_batching,
+                                         train_command)
+from knee_nlp.reproduce.config import (SCHEDULES, ConfigError, ExperimentSpec, RunConfig,
+                                       knee_schedule, load_experiment, load_run_config)
+from knee_nlp.reproduce.datasets import DataSource, resolve_data
+from knee_nlp.reproduce.epochs import updates_per_epoch
+from knee_nlp.reproduce.runner import RunPlan, execute, run_name
+
+MANIFEST = "reproduce.json"
+
+
+class ReproduceError(ValueError):
+    """A reproduce request that cannot run as asked (devices, run dir, budgets)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for; ``None`` selections mean the preset's defaults."""
+
+    experiment: str
+    preset: str
+    run_dir: Path
+    schedules: tuple[str, ...] | None = None
+    budgets: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] | None = None
+    gpus: int = 1
+    precision: str = "fp32"
+    data_dir: Path | None = None
+    config_dir: Path | None = None
+    dry_run: bool = False
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def check_devices(gpus: int, precision: str) -> bool:
+    """Refuse device/precision combinations fairseq cannot run; returns True for CPU."""
+    import torch
+
+    cuda = _has_cuda()
+    if precision != "fp32" and not cuda:
+        raise ReproduceError(
+            f"--{precision} needs CUDA GPUs: fairseq's {precision} training does not work on "
+            "CPU (fp16 calls torch.cuda in FP16Optimizer; bf16 switches fairseq to TPU mode). "
+            "Drop the flag to train in fp32.")
+    available = torch.cuda.device_count() if cuda else 0
+    if gpus > 1 and available < gpus:
+        raise ReproduceError(f"--gpus {gpus} needs {gpus} CUDA devices, found {available}")
+    return not cuda
+
+
+def select_runs(spec: ExperimentSpec, request: Request) -> list[RunConfig]:
+    """The run configs of the requested schedules x budgets (defaults from experiment.yaml)."""
+    if request.preset not in spec.defaults:
+        raise ConfigError(f"{spec.name}: preset must be one of {sorted(spec.defaults)}, "
+                          f"got {request.preset!r}")
+    defaults = spec.defaults[request.preset]
+    schedules = request.schedules or defaults.schedules
+    budgets = request.budgets or defaults.budgets
+    unknown = sorted(set(schedules) - set(SCHEDULES))
+    if unknown:
+        raise ConfigError(f"unknown schedule(s) {unknown}; choose from {sorted(SCHEDULES)}")
+    runs = [load_run_config(spec, request.preset, s, b) for b in budgets for s in schedules]
+    limits = {json.dumps(run.data, sort_keys=True) for run in runs}
+    if len(limits) > 1:
+        raise ConfigError(f"the selected configs disagree on their data subset ({sorted(limits)}); "
+                          "runs compared in one report must train on the same data")
+    return runs
+
+
+def _check_manifest(run_dir: Path, record: dict) -> None:
+    """Refuse a run dir made for another setup; record this one in ``reproduce.json``."""
+    path = run_dir / MANIFEST
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    changed = sorted(k for k in record if k in previous and previous[k] != record[k])
+    if changed:
+        raise ReproduceError(
+            f"{run_dir} holds runs of another setup ({', '.join(changed)} differ: "
+            f"{ {k: previous[k] for k in changed} }); choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**previous, **record}, indent=2) + "\n")
+
+
+def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...], run_dir: Path,
+              data: DataSource, gpus: int, precision: str, cpu: bool) -> list[RunPlan]:
+    """One :class:`RunPlan` per run x seed, with the budget counted in fairseq updates."""
+    src, tgt = spec.source_lang, spec.target_lang
+    per_epoch_cache: dict[tuple[str, ...], int] = {}
+    plans = []
+    for run in runs:
+        batching = scale_batching(run, gpus)
+        count_argv = dry_count_argv(run, bin_dir=data.bin_dir, batching=batching,
+                                    source_lang=src, target_lang=tgt)
+        key = tuple(count_argv)
+        if key not in per_epoch_cache:
+            per_epoch_cache[key] = updates_per_epoch(count_argv, update_freq=batching.update_freq,
+                                                     num_processes=gpus)
+        per_epoch = per_epoch_cache[key]
+        max_update = updates_for_epochs(run.epochs, per_epoch)
+        warmup = int(run.lr_scheduler.get("warmup_updates", 0))
+        if warmup >= max_update:
+            raise ReproduceError(f"{run.path}: warmup_updates {warmup} must be < the budget of "
+                                 f"{max_update} updates ({run.epochs:g} epochs x {per_epoch})")
+        if SCHEDULES[run.schedule] == "knee":
+            try:
+                knee_schedule(run.lr_scheduler, run.peak_lr, max_update)
+            except ValueError as error:
+                raise ReproduceError(f"{run.path}: {error} (budget {max_update} updates = "
+                                     f"{run.epochs:g} epochs x {per_epoch})") from None
+        generate = generate_command(run, bin_dir=data.bin_dir, source_lang=src, target_lang=tgt,
+                                    precision=precision, cpu=cpu)
+        for seed in seeds:
+            directory = run_dir / "runs" / run_name(run, seed)
+            train = train_command(run, bin_dir=data.bin_dir, save_dir=directory / "checkpoints",
+                                  seed=seed, max_update=max_update, batching=batching,
+                                  source_lang=src, target_lang=tgt, precision=precision, cpu=cpu)
+            plans.append(RunPlan(run, seed, directory, per_epoch, max_update, batching, train,
+                                 generate))
+    return plans
+
+
+def reproduce(request: Request) -> Path:
+    """Run (or resume) every requested run and write the report; returns the run directory."""
+    from knee_nlp.reproduce.report import write_report
+
+    spec = load_experiment(request.experiment, request.config_dir)
+    runs = select_runs(spec, request)
+    seeds = request.seeds or spec.defaults[request.preset].seeds
+    if request.dry_run:  # e.g. on a login node: print the commands for the GPUs asked for
+        cpu = request.gpus == 1 and request.precision == "fp32" and not _has_cuda()
+    else:
+        cpu = check_devices(request.gpus, request.precision)
+    run_dir = Path(request.run_dir).resolve()
+    _check_manifest(run_dir, {"experiment": spec.name, "preset": request.preset})
+    data = resolve_data(spec, run_dir / "data", request.data_dir, runs[0].data, request.preset)
+    _check_manifest(run_dir, {
+        "experiment": spec.name, "preset": request.preset, "title": spec.title,
+        "data": data.to_json(),
+        "paper": {"source": spec.paper_source, "note": spec.paper_note, "bleu": spec.paper_bleu},
+    })
+    if data.synthetic:
+        print(f"No {spec.name} data found: using the SYNTHETIC corpus built into knee-nlp (a "
+              "smoke test of the pipeline, not the paper's data). For the real experiment run: "
+              f"{spec.prepare_hint}", flush=True)
+    plans = plan_runs(spec, runs, seeds, run_dir, data, request.gpus, request.precision, cpu)
+    for plan in plans:
+        print(f"plan {plan.name}: {plan.max_update} updates ({plan.config.epochs:g} epochs x "
+              f"{plan.updates_per_epoch}), global batch {plan.batching.global_tokens} tokens",
+              flush=True)
+        if request.dry_run:
+            print("  " + shlex.join(plan.train_argv), flush=True)
+    if request.dry_run:
+        return run_dir
+    for plan in plans:
+        execute(plan, target_lang=spec.target_lang, test_pairs=data.pairs["test"])
+    write_report(run_dir)
+    return run_dir
