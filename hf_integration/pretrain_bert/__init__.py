@@ -1,0 +1,23 @@
+"""BERT masked-language-model pretraining with accelerate and the Knee LR schedule.
+
+Run it with ``accelerate launch -m hf_integration.pretrain_bert --config configs/bert/tiny.yaml``
+(or ``python -m`` for one process). Modules, one job each: ``config`` (YAML + overrides,
+validation), ``data`` (files, WordPiece, packing, cache), ``batches`` (resumable sharding and
+masking), ``model``, ``optim``, ``schedules``, ``train`` (the update loop), ``checkpoint``
+(run directory, save/resume), ``tracking`` (JSON-lines tracker) and ``run`` (all phases).
+
+>>> from hf_integration.pretrain_bert import load_config, pretrain  # doctest: +SKIP
+>>> pretrain(load_config("configs/bert/tiny.yaml", ["run_dir=runs/tiny"]))  # doctest: +SKIP
+"""
+
+from hf_integration.pretrain_bert.config import PretrainConfig, load_config
+
+__all__ = ["PretrainConfig", "load_config", "pretrain"]
+
+
+def __getattr__(name: str):
+    if name == "pretrain":
+        from hf_integration.pretrain_bert.run import pretrain
+
+        return pretrain
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

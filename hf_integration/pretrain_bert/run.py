@@ -1,0 +1,146 @@
+"""Pretraining end to end: check inputs, prepare the vocabulary and data, run every phase.
+
+Everything that can be wrong with the input (config values, data files, the vocabulary against
+``model.vocab_size``, a non-matching run directory) fails here before the first update.
+Phase ``k > 1`` starts from phase ``k - 1``'s saved weights with a fresh optimizer and its own
+warmup and decay. A re-run of the same config resumes: finished phases are skipped and the
+current one continues from its latest checkpoint.
+
+>>> final_model_dir = pretrain(load_config("configs/bert/tiny.yaml"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+
+from hf_integration.pretrain_bert.batches import MaskedBatches
+from hf_integration.pretrain_bert.checkpoint import check_run_dir, save_final, write_config
+from hf_integration.pretrain_bert.config import PretrainConfig
+from hf_integration.pretrain_bert.data import (
+    check_vocab_matches,
+    file_key,
+    load_tokenizer,
+    packed_blocks,
+    resolve_text_files,
+    train_wordpiece,
+)
+from hf_integration.pretrain_bert.model import SparseMLM, load_bert, new_bert
+from hf_integration.pretrain_bert.tracking import JsonlTracker
+from hf_integration.pretrain_bert.train import train_phase
+
+DEFAULT_CACHE = Path(os.environ.get("KNEE_NLP_CACHE", Path.home() / ".cache" / "knee-nlp")) / "pretrain_bert"
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    if isinstance(value, list):
+        return (
+            {prefix.rstrip("."): str(value)}
+            if not value or not isinstance(value[0], dict)
+            else {k: v for i, item in enumerate(value) for k, v in _flat(item, f"{prefix}{i}.").items()}
+        )
+    return {prefix.rstrip("."): "null" if value is None else value}
+
+
+def _vocabulary(
+    accelerator: Accelerator, cfg: PretrainConfig, run_dir: Path, train_files: list[Path], cache_root: Path
+) -> Path:
+    """The run's ``vocab.txt``: the run directory's copy, the user's file, or one trained (once,
+    by the main process) into the cache, keyed by the files and tokenizer settings."""
+    if (run_dir / "tokenizer" / "vocab.txt").is_file():
+        return run_dir / "tokenizer" / "vocab.txt"
+    if cfg.tokenizer.vocab_file:
+        return Path(cfg.tokenizer.vocab_file)
+    settings = (cfg.model["vocab_size"], cfg.tokenizer.lowercase, cfg.tokenizer.min_frequency)
+    target = cache_root / f"wordpiece-{file_key(train_files, settings)}"
+    if accelerator.is_main_process and not (target / "vocab.txt").is_file():
+        accelerator.print(
+            f"training a {settings[0]}-token WordPiece vocabulary on {len(train_files)} file(s)"
+        )
+        train_wordpiece(train_files, *settings, target)
+    accelerator.wait_for_everyone()
+    return target / "vocab.txt"
+
+
+def check_inputs(cfg: PretrainConfig) -> tuple[list[Path], list[Path]]:
+    """Data files and a user-supplied vocabulary, checked without writing anything."""
+    train_files = resolve_text_files(cfg.data.train_files, "data.train_files")
+    validation_files = resolve_text_files(cfg.data.validation_files, "data.validation_files")
+    if cfg.tokenizer.vocab_file:
+        tokenizer = load_tokenizer(Path(cfg.tokenizer.vocab_file), cfg.tokenizer.lowercase)
+        check_vocab_matches(tokenizer, cfg.model["vocab_size"], cfg.tokenizer.pad_vocab_to_multiple_of)
+    new_bert(cfg.model)  # BertConfig arguments are valid
+    return train_files, validation_files
+
+
+def pretrain(cfg: PretrainConfig) -> Path:
+    """Run (or resume) every phase of ``cfg``; return the final ``save_pretrained`` directory."""
+    run_dir = Path(cfg.run_dir)
+    config = cfg.to_dict()
+    train_files, validation_files = check_inputs(cfg)
+    state = check_run_dir(run_dir, config)
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        log_with=[JsonlTracker(run_dir.name, run_dir / "logs"), *cfg.logging.trackers],
+        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
+    )
+    cache_root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else DEFAULT_CACHE
+    vocab = _vocabulary(accelerator, cfg, run_dir, train_files, cache_root)
+    tokenizer = load_tokenizer(vocab, cfg.tokenizer.lowercase)
+    check_vocab_matches(tokenizer, cfg.model["vocab_size"], cfg.tokenizer.pad_vocab_to_multiple_of)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:  # the first write into run_dir, after every input check
+        write_config(run_dir, config)
+        if vocab != run_dir / "tokenizer" / "vocab.txt":
+            (run_dir / "tokenizer").mkdir(exist_ok=True)
+            shutil.copyfile(vocab, run_dir / "tokenizer" / "vocab.txt")
+    accelerator.print(
+        f"{'resuming' if state == 'resume' else 'starting'} {run_dir}: schedule {cfg.schedule}, optimizer "
+        f"{cfg.optimizer.name}, {accelerator.num_processes} process(es), mixed precision {accelerator.mixed_precision}"
+    )
+    accelerator.init_trackers(run_dir.name, config=_flat(config))
+    weights: Path | None = None
+    for index, phase in enumerate(cfg.phases):
+        phase_dir = run_dir / phase.name
+        final = phase_dir / "final"
+        if (final / "config.json").is_file():
+            accelerator.print(f"[{phase.name}] already finished: {final}")
+            weights = final
+            continue
+        with accelerator.main_process_first():
+            train_blocks, cached = packed_blocks(
+                train_files, tokenizer, phase.max_seq_length, cache_root, cfg.data.num_proc
+            )
+            eval_blocks, _ = packed_blocks(
+                validation_files, tokenizer, phase.max_seq_length, cache_root, cfg.data.num_proc
+            )
+        accelerator.print(
+            f"[{phase.name}] {len(train_blocks)} training sequences of {phase.max_seq_length} tokens"
+            f"{' (from cache)' if cached else ''}; global batch {phase.global_batch_size(accelerator.num_processes)} = "
+            f"{phase.per_device_batch_size} per device x {accelerator.num_processes} processes x "
+            f"{phase.gradient_accumulation_steps} accumulation; {phase.total_steps} updates"
+        )
+        set_seed(cfg.seed + index)
+        model = SparseMLM(load_bert(weights) if weights else new_bert(cfg.model))
+        model = train_phase(
+            accelerator,
+            cfg,
+            phase,
+            phase_dir,
+            model,
+            MaskedBatches(train_blocks, tokenizer, cfg.data.mlm_probability),
+            MaskedBatches(eval_blocks, tokenizer, cfg.data.mlm_probability),
+        )
+        save_final(accelerator, model, tokenizer, final)
+        accelerator.print(f"[{phase.name}] saved the model to {final}")
+        accelerator.free_memory()
+        weights = final
+    accelerator.end_training()
+    return weights

@@ -1,0 +1,149 @@
+"""Bad input fails before training with a message naming the key, value and allowed range."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hf_integration.pretrain_bert import cli
+from hf_integration.pretrain_bert.checkpoint import check_run_dir
+from hf_integration.pretrain_bert.config import apply_overrides, config_from_dict, load_config
+
+TINY = Path(__file__).resolve().parents[2] / "configs" / "bert" / "tiny.yaml"
+
+
+def _run_cli(tmp_path: Path, raw: dict, capsys: pytest.CaptureFixture) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--config", str(path)])
+    assert exit_info.value.code not in (0, None)
+    assert not (tmp_path / "run").exists(), "nothing may be written before the inputs are checked"
+    return str(exit_info.value.code)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["schedule=cosine"], "schedule must be one of knee, linear, inverse_sqrt, got 'cosine'"),
+        (["optimizer.name=sgd"], "optimizer.name must be one of lamb, adamw, got 'sgd'"),
+        (
+            ["phases.0.warmup_ratio=null", "phases.0.warmup_steps=200", "phases.0.total_steps=300"],
+            "budget too short or bad explore: warmup_steps + explore_steps must be <= total_steps (300), got 200 + 150",
+        ),
+        (
+            ["schedule=linear", "phases.0.warmup_ratio=null", "phases.0.warmup_steps=400"],
+            "warmup (400 steps) must be <= total_steps (300)",
+        ),
+        (["phases.0.warmup_steps=5"], "give warmup_steps or warmup_ratio, not both"),
+        (["phases.0.peak_lr=0"], "phases[0] (phase1).peak_lr must be a finite number > 0.0, got 0"),
+        (
+            ["phases.0.max_seq_length=1024"],
+            "max_seq_length must be <= model.max_position_embeddings (512), got 1024",
+        ),
+        (["mixed_precision=fp8"], "mixed_precision must be null or one of no, bf16, fp16, got 'fp8'"),
+        (["logging.colour=red"], "unknown key(s) ['colour'] in logging"),
+    ],
+)
+def test_bad_config_values_are_rejected(overrides: list[str], message: str) -> None:
+    with pytest.raises(ValueError) as error:
+        load_config(TINY, overrides)
+    assert message in str(error.value)
+
+
+def test_overrides_set_nested_and_list_values() -> None:
+    raw = apply_overrides(
+        {"phases": [{"total_steps": 1}], "data": {}}, ["phases.0.total_steps=40", "data.train_files=[a, b]"]
+    )
+    assert raw == {"phases": [{"total_steps": 40}], "data": {"train_files": ["a", "b"]}}
+    with pytest.raises(ValueError, match="dotted.key=value"):
+        apply_overrides({}, ["schedule"])
+
+
+def test_presets_are_valid_and_explicit() -> None:
+    for preset in sorted(TINY.parent.glob("*.yaml")):
+        raw = yaml.safe_load(preset.read_text())
+        cfg = config_from_dict(raw)
+        for phase in raw["phases"]:  # every hyperparameter is written out, none left to a default
+            assert {
+                "max_seq_length",
+                "per_device_batch_size",
+                "gradient_accumulation_steps",
+                "total_steps",
+                "peak_lr",
+            } <= set(phase)
+        assert cfg.schedule == "knee", preset
+
+
+def _tiny(tmp_path: Path, wikitext: dict[str, Path], **changes: object) -> dict:
+    raw = yaml.safe_load(TINY.read_text())
+    raw["run_dir"] = str(tmp_path / "run")
+    raw["data"]["train_files"] = [str(wikitext["train"])]
+    raw["data"]["validation_files"] = [str(wikitext["valid"])]
+    raw["data"]["cache_dir"] = str(tmp_path / "cache")
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        raw[section][name] = value
+    return raw
+
+
+def test_missing_data_file(tmp_path: Path, wikitext: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    raw = _tiny(tmp_path, wikitext, data__train_files=[str(tmp_path / "nope.txt")])
+    assert (
+        _run_cli(tmp_path, raw, capsys) == f"error: data.train_files: {tmp_path / 'nope.txt'} does not exist"
+    )
+
+
+def test_empty_data_file_and_directory(
+    tmp_path: Path, wikitext: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "empty.txt").write_text("")
+    raw = _tiny(tmp_path, wikitext, data__validation_files=[str(tmp_path / "empty.txt")])
+    assert (
+        _run_cli(tmp_path, raw, capsys) == f"error: data.validation_files: {tmp_path / 'empty.txt'} is empty"
+    )
+    (tmp_path / "nothing").mkdir()
+    raw = _tiny(tmp_path, wikitext, data__train_files=[str(tmp_path / "nothing")])
+    assert "contains no files" in _run_cli(tmp_path, raw, capsys)
+
+
+def test_vocabulary_must_match_vocab_size(
+    tmp_path: Path, wikitext: dict[str, Path], prepared: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    raw = _tiny(tmp_path, wikitext, tokenizer__vocab_file=str(prepared["vocab"]), model__vocab_size=2048)
+    assert _run_cli(tmp_path, raw, capsys) == (
+        "error: model.vocab_size (2048) does not match the vocabulary: 1024 tokens; set model.vocab_size: 1024"
+    )
+    raw = _tiny(
+        tmp_path,
+        wikitext,
+        tokenizer__vocab_file=str(prepared["vocab"]),
+        tokenizer__pad_vocab_to_multiple_of=1000,
+    )
+    assert "1024 tokens padded to a multiple of 1000 = 2000" in _run_cli(tmp_path, raw, capsys)
+
+
+def test_trained_vocabulary_too_small_for_vocab_size(
+    tmp_path: Path, wikitext: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    small = tmp_path / "small.txt"
+    small.write_text("the cat sat on the mat\n" * 50)
+    raw = _tiny(tmp_path, wikitext, data__train_files=[str(small)])
+    message = _run_cli(tmp_path, raw, capsys)
+    assert message.startswith("error: model.vocab_size (1024) does not match the vocabulary:")
+
+
+def test_run_dir_is_never_silently_reused(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert check_run_dir(run, {"seed": 1}) == "new"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not a pretraining run directory"):
+        check_run_dir(run, {"seed": 1})
+    (run / "notes.txt").unlink()
+    (run / "config.yaml").write_text(yaml.safe_dump({"seed": 1, "phases": [{"total_steps": 30}]}))
+    assert check_run_dir(run, {"seed": 1, "phases": [{"total_steps": 30}]}) == "resume"
+    with pytest.raises(FileExistsError, match=r"different config \(phases.0.total_steps: 30 -> 60\)"):
+        check_run_dir(run, {"seed": 1, "phases": [{"total_steps": 60}]})
