@@ -27,8 +27,8 @@ from knee_nlp.data.files import atomic_directory
 from knee_nlp.data.moses import lowercase, tokenize
 from knee_nlp.data.parallel import count_lines, read_lines, write_lines
 from knee_nlp.data.recipe import (
-    PreparedData, binarize_step, bpe_steps, clean_files, finish, open_output_dir, pair_counts,
-    split_every, transform_step,
+    PreparedData, binarize_and_finish, bpe_steps, clean_files, open_output_dir, split_every,
+    transform_step,
 )
 from knee_nlp.data.steps import Steps
 from knee_nlp.validation import check_step_count
@@ -179,10 +179,6 @@ def prepare_iwslt14(output_dir: Path, *, raw_dir: Path | None = None, archive: P
               bpe_tokens=bpe_tokens, workers=workers,
               apply={f"{split}.{lang}": (tmp / f"{split}.{lang}", output_dir / f"{split}.{lang}")
                      for lang in LANGS for split in ("train", "valid", "test")})
-    bin_dir = output_dir / "data-bin" if binarize else None
-    if bin_dir is not None:
-        binarize_step(steps, text_dir=output_dir, bin_dir=bin_dir, langs=LANGS,
-                      joined_dictionary=joined_dictionary, workers=workers)
-    data = PreparedData(recipe="iwslt14", source_lang=SOURCE, target_lang=TARGET,
-                        text_dir=output_dir, bin_dir=bin_dir, pairs=pair_counts(output_dir, LANGS))
-    return finish(data, options)
+    return binarize_and_finish(steps, recipe="iwslt14", output_dir=output_dir, langs=LANGS,
+                               binarize=binarize, joined_dictionary=joined_dictionary,
+                               workers=workers, options=options)

@@ -96,6 +96,20 @@ def finish(data: PreparedData, options: dict[str, Any]) -> PreparedData:
     return data
 
 
+def binarize_and_finish(steps: Steps, *, recipe: str, output_dir: Path, langs: tuple[str, str],
+                        binarize: bool, joined_dictionary: bool, workers: int,
+                        options: dict[str, Any]) -> PreparedData:
+    """The last steps every recipe shares: optional ``data-bin/`` of the BPE text, then
+    :func:`finish`."""
+    bin_dir = output_dir / "data-bin" if binarize else None
+    if bin_dir is not None:
+        binarize_step(steps, text_dir=output_dir, bin_dir=bin_dir, langs=langs,
+                      joined_dictionary=joined_dictionary, workers=workers)
+    data = PreparedData(recipe=recipe, source_lang=langs[0], target_lang=langs[1],
+                        text_dir=output_dir, bin_dir=bin_dir, pairs=pair_counts(output_dir, langs))
+    return finish(data, options)
+
+
 def load_prepared(output_dir: Path) -> PreparedData:
     """The finished preparation in ``output_dir``; raises if it is absent or unfinished."""
     output_dir = Path(output_dir)
