@@ -12,7 +12,9 @@ Example::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def _report(data, command: str) -> None:
@@ -26,36 +28,33 @@ def _report(data, command: str) -> None:
         print(f"binarize later by re-running `{command}` without --no-binarize")
 
 
+def _prepare(command: str, prepare: Callable[..., Any], args: argparse.Namespace, **options: Any) -> int:
+    """Run ``prepare`` with the options every recipe shares, turning input errors into a clean exit."""
+    try:
+        data = prepare(
+            args.output_dir, bpe_tokens=args.bpe_tokens, workers=args.workers,
+            joined_dictionary=not args.separate_dictionaries, binarize=not args.no_binarize,
+            overwrite=args.overwrite, **options)
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as error:
+        raise SystemExit(f"{command}: error: {error}") from None
+    _report(data, command)
+    return 0
+
+
 def run_iwslt14(args: argparse.Namespace) -> int:
     """Prepare IWSLT'14 DE-EN."""
     from knee_nlp.data.iwslt14 import prepare_iwslt14
 
-    try:
-        data = prepare_iwslt14(
-            args.output_dir, raw_dir=args.raw_dir, archive=args.archive,
-            bpe_tokens=args.bpe_tokens, workers=args.workers,
-            joined_dictionary=not args.separate_dictionaries, binarize=not args.no_binarize,
-            overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as error:
-        raise SystemExit(f"knee-nlp data iwslt14: error: {error}") from None
-    _report(data, "knee-nlp data iwslt14")
-    return 0
+    return _prepare("knee-nlp data iwslt14", prepare_iwslt14, args,
+                    raw_dir=args.raw_dir, archive=args.archive)
 
 
 def run_wmt14(args: argparse.Namespace) -> int:
     """Prepare WMT'14 EN-DE."""
     from knee_nlp.data.wmt14 import prepare_wmt14
 
-    try:
-        data = prepare_wmt14(
-            args.output_dir, raw_dir=args.raw_dir, bpe_tokens=args.bpe_tokens,
-            news_commentary=args.news_commentary, valid=args.valid, workers=args.workers,
-            joined_dictionary=not args.separate_dictionaries, binarize=not args.no_binarize,
-            overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as error:
-        raise SystemExit(f"knee-nlp data wmt14: error: {error}") from None
-    _report(data, "knee-nlp data wmt14")
-    return 0
+    return _prepare("knee-nlp data wmt14", prepare_wmt14, args, raw_dir=args.raw_dir,
+                    news_commentary=args.news_commentary, valid=args.valid)
 
 
 def _positive_int(text: str) -> int:
