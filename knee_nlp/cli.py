@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "knee_nlp.commands.data",
     "knee_nlp.commands.reproduce",
     "knee_nlp.commands.report",
+    "knee_nlp.commands.sharpness",
 )
 
 
