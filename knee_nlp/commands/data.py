@@ -1,12 +1,14 @@
-"""``knee-nlp data``: prepare the paper's translation corpora (IWSLT'14 DE-EN, WMT'14 EN-DE).
+"""``knee-nlp data``: prepare the translation corpora (IWSLT'14 DE-EN, WMT'14 EN-DE, Multi30k).
 
-Pure Python versions of fairseq's ``prepare-iwslt14.sh`` and ``prepare-wmt14en2de.sh`` that work
-offline from the release files, show progress bars and resume where they stopped.
+Pure Python versions of fairseq's ``prepare-iwslt14.sh`` and ``prepare-wmt14en2de.sh`` and of
+Multi30k's ``task1-tokenize.sh`` that work offline from the release files, show progress bars and
+resume where they stopped.
 
 Example::
 
     knee-nlp data iwslt14 --archive de-en.tgz --output-dir iwslt14.tokenized.de-en --workers 4
     knee-nlp data wmt14 --raw-dir orig --output-dir wmt14_en_de --workers 16
+    knee-nlp data multi30k --download --output-dir multi30k.tokenized.de-en
 """
 
 from __future__ import annotations
@@ -57,6 +59,18 @@ def run_wmt14(args: argparse.Namespace) -> int:
                     news_commentary=args.news_commentary, valid=args.valid)
 
 
+def run_multi30k(args: argparse.Namespace) -> int:
+    """Prepare Multi30k task 1 DE-EN."""
+    from knee_nlp.data.multi30k import BASE_URL, prepare_multi30k
+
+    command = "knee-nlp data multi30k"
+    if args.base_url is not None and not args.download:
+        raise SystemExit(f"{command}: error: --base-url goes with --download")
+    return _prepare(command, prepare_multi30k, args, raw_dir=args.raw_dir,
+                    download=args.download, base_url=args.base_url or BASE_URL,
+                    verify_checksums=not args.skip_checksums)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -84,9 +98,9 @@ def _common_arguments(parser: argparse.ArgumentParser, *, output_dir: str, bpe_t
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``knee-nlp data iwslt14`` and ``knee-nlp data wmt14``."""
+    """Register ``knee-nlp data iwslt14``, ``wmt14`` and ``multi30k``."""
     parser = subparsers.add_parser(
-        "data", help="Prepare IWSLT'14 DE-EN or WMT'14 EN-DE for fairseq.",
+        "data", help="Prepare IWSLT'14 DE-EN, WMT'14 EN-DE or Multi30k DE-EN for fairseq.",
         description="Prepare the translation corpora of the paper's experiments exactly as "
         "fairseq's prepare-iwslt14.sh / prepare-wmt14en2de.sh do (Moses tokenization via "
         "sacremoses, cleaning, joint BPE via subword-nmt, fairseq-preprocess), from release "
@@ -126,3 +140,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      "held out, as prepare-wmt14en2de.sh does.")
     _common_arguments(wmt, output_dir="wmt14_en_de", bpe_tokens=40_000)
     wmt.set_defaults(func=run_wmt14)
+
+    m30k = corpora.add_parser(
+        "multi30k", help="Multi30k task 1 German->English (image captions).",
+        description="The dataset's own task1-tokenize.sh (lowercasing, punctuation "
+        "normalization, Moses tokenization), 10k joint BPE, fairseq-preprocess with a joined "
+        "dictionary. Splits: train (29,000), valid = val (1,014), test = test_2016_flickr "
+        "(1,000); test1 = test_2017_flickr, test2 = test_2017_mscoco, test3 = test_2018_flickr "
+        "(where present) as fairseq's extra test subsets. Raw files are checked against the "
+        "release's SHA-256.")
+    source = m30k.add_mutually_exclusive_group(required=True)
+    source.add_argument("--raw-dir", type=Path,
+                        help="Folder with the release's data/task1/raw files: {train,val,"
+                        "test_2016_flickr,test_2017_flickr,test_2017_mscoco}.{de,en}.gz "
+                        "(test_2018_flickr.{de,en}.gz optional).")
+    source.add_argument("--download", action="store_true",
+                        help="Fetch the raw files from the dataset's GitHub repository at a "
+                        "pinned revision into OUTPUT_DIR/raw/ (checksummed).")
+    m30k.add_argument("--base-url", default=None,
+                      help="With --download: where the <name>.gz files are (default: the "
+                      "dataset's data/task1/raw at the pinned revision).")
+    m30k.add_argument("--skip-checksums", action="store_true",
+                      help="With --raw-dir: accept files whose SHA-256 differs from the "
+                      "release's (e.g. re-compressed copies). Downloads are always checked.")
+    _common_arguments(m30k, output_dir="multi30k.tokenized.de-en", bpe_tokens=10_000)
+    m30k.set_defaults(func=run_multi30k)
