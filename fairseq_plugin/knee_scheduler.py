@@ -23,15 +23,17 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.optim.lr_scheduler import FairseqLRScheduler, register_lr_scheduler
 from omegaconf import II
 
-from knee_nlp.schedule import DEFAULT_EXPLORE_RATIO, KneeSchedule, explore_steps_from_ratio
-from knee_nlp.validation import check_number, check_ratio, check_step_count
+from knee_nlp.fairseq_options import knee_schedule_from_fairseq
+from knee_nlp.schedule import KneeSchedule
+from knee_nlp.validation import ArgumentError
 
 
 logger = logging.getLogger(__name__)
+_PREFIX = "--lr-scheduler knee: "
 
 
-class KneeConfigError(ValueError):
-    """A ``--lr-scheduler knee`` setting is invalid; the message names the flag and its range."""
+class KneeConfigError(ArgumentError):
+    """A ``--lr-scheduler knee`` setting is invalid; carries the flag, its value and its range."""
 
 
 @dataclass
@@ -83,53 +85,26 @@ def schedule_from_config(cfg: KneeLRScheduleConfig) -> KneeSchedule:
     >>> schedule_from_config(cfg).explore_steps
     50
     """
-    try:
-        return _build_schedule(cfg)
-    except ValueError as error:
-        raise KneeConfigError(f"--lr-scheduler knee: {error}") from None
-
-
-def _build_schedule(cfg: KneeLRScheduleConfig) -> KneeSchedule:
     lrs = [cfg.lr] if isinstance(cfg.lr, (int, float)) else list(cfg.lr)
     if len(lrs) != 1:
-        raise ValueError(f"--lr takes exactly one value (the peak LR), got {lrs}")
-    peak = check_number("--lr", lrs[0], inclusive=False)
+        raise KneeConfigError("--lr", lrs, "exactly one value (the peak LR)",
+                              f"{_PREFIX}--lr takes exactly one value (the peak LR), got {lrs}")
     # Unset --total-num-update is null from the command line and ${max_update} from Hydra.
     horizon = cfg.max_update if cfg.total_num_update is None else cfg.total_num_update
     if cfg.total_num_update in (None, cfg.max_update) and (horizon is None or horizon <= 0):
-        raise ValueError(
-            f"no training horizon: set --max-update N or --total-num-update N with N >= 1 "
-            f"(got --max-update {cfg.max_update} and no --total-num-update)"
+        raise KneeConfigError(
+            "--max-update", cfg.max_update, "an integer >= 1",
+            f"{_PREFIX}no training horizon: set --max-update N or --total-num-update N with N >= 1 "
+            f"(got --max-update {cfg.max_update} and no --total-num-update)",
         )
-    total = check_step_count("--total-num-update", horizon, minimum=1)
-    warmup = check_step_count("--warmup-updates", cfg.warmup_updates)
-    warmup_init_lr = check_number("--warmup-init-lr", cfg.warmup_init_lr)
-    end_lr = check_number("--end-learning-rate", cfg.end_learning_rate)
-    for flag, value in (("--warmup-init-lr", warmup_init_lr), ("--end-learning-rate", end_lr)):
-        if value > peak:
-            raise ValueError(f"{flag} must be in [0, --lr={peak}], got {value!r}")
-    if cfg.explore_updates is not None and cfg.explore_ratio is not None:
-        raise ValueError(
-            f"give --explore-updates ({cfg.explore_updates}) or --explore-ratio "
-            f"({cfg.explore_ratio}), not both"
+    try:
+        return knee_schedule_from_fairseq(
+            lr=lrs[0], total_num_update=horizon, warmup_updates=cfg.warmup_updates,
+            explore_updates=cfg.explore_updates, explore_ratio=cfg.explore_ratio,
+            warmup_init_lr=cfg.warmup_init_lr, end_learning_rate=cfg.end_learning_rate,
         )
-    if cfg.explore_updates is not None:
-        explore = check_step_count("--explore-updates", cfg.explore_updates)
-        explore_text = f"--explore-updates {explore}"
-    else:
-        ratio = (DEFAULT_EXPLORE_RATIO if cfg.explore_ratio is None
-                 else check_ratio("--explore-ratio", cfg.explore_ratio))
-        explore = explore_steps_from_ratio(ratio, total)
-        explore_text = f"--explore-ratio {ratio} x {total} = {explore} updates"
-    if warmup + explore > total:
-        raise ValueError(
-            f"--warmup-updates ({warmup}) + explore ({explore_text}) = {warmup + explore} "
-            f"must be <= --total-num-update ({total}; defaults to --max-update)"
-        )
-    return KneeSchedule(
-        peak_lr=peak, total_steps=total, warmup_steps=warmup, explore_steps=explore,
-        warmup_init_lr=warmup_init_lr, end_lr=end_lr,
-    )
+    except ArgumentError as error:
+        raise error.renamed({}, _PREFIX, KneeConfigError) from None
 
 
 @register_lr_scheduler("knee", dataclass=KneeLRScheduleConfig)
@@ -139,10 +114,10 @@ class KneeLRSchedule(FairseqLRScheduler):
     With ``W = --warmup-updates``, ``E`` explore updates and ``T = --total-num-update``,
     the LR after ``num_updates = s`` updates is::
 
-      s <= W:          warmup_init_lr + (lr - warmup_init_lr) * s / W
-      W < s <= W + E:  lr
-      W + E < s <= T:  lr + (end_learning_rate - lr) * (s - W - E) / (T - W - E)
-      s > T:           end_learning_rate
+      0 <= s < W:      warmup_init_lr + (lr - warmup_init_lr) * s / W
+      W <= s < W + E:  lr
+      W + E <= s < T:  lr + (end_learning_rate - lr) * (s - W - E) / (T - W - E)
+      s >= T:          end_learning_rate
 
     (:class:`knee_nlp.schedule.KneeSchedule` computes it). The scheduler keeps no state besides
     fairseq's ``best``: the LR depends on ``num_updates`` alone.

@@ -1,9 +1,9 @@
 """``get_knee_schedule_with_warmup``: the Knee schedule in the style of ``transformers.optimization``.
 
-A drop-in sibling of ``transformers.get_linear_schedule_with_warmup``: a ``LambdaLR`` whose
-multiplier after ``current_step`` optimizer updates comes from
-:class:`knee_nlp.schedule.KneeSchedule` (linear warmup from 0, hold the peak for the explore
-phase, then linear decay to ``min_lr_ratio`` times the peak at ``num_training_steps``).
+A drop-in sibling of ``transformers.get_linear_schedule_with_warmup``: a thin alias of
+:class:`knee_nlp.KneeLR` (a ``LambdaLR`` over :class:`knee_nlp.schedule.KneeSchedule`) under
+transformers' argument names (linear warmup from 0, hold the peak for the explore phase, then
+linear decay to ``min_lr_ratio`` times the peak at ``num_training_steps``).
 
 Example::
 
@@ -20,46 +20,21 @@ Example::
 
 from __future__ import annotations
 
-from functools import partial
-
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR
 
-from knee_nlp.schedule import KneeSchedule
-from knee_nlp.validation import check_ratio, check_step_count
+from knee_nlp.torch_scheduler import KneeLR
+from knee_nlp.validation import renamed_errors
 
 KNEE_SCHEDULER_NAME = "knee"
 """The ``lr_scheduler_type`` / ``get_scheduler`` name of the Knee schedule."""
 
-
-def knee_multiplier_schedule(
-    num_warmup_steps: int,
-    num_training_steps: int,
-    num_explore_steps: int | None = None,
-    explore_ratio: float | None = None,
-    min_lr_ratio: float = 0.0,
-) -> KneeSchedule:
-    """The validated :class:`KneeSchedule` of LR multipliers (peak 1) for transformers-style arguments.
-
-    Errors name the transformers-style argument (``num_warmup_steps``, ``min_lr_ratio``, ...).
-
-    >>> knee_multiplier_schedule(10, 100, explore_ratio=0.5).explore_end
-    60
-    """
-    if num_explore_steps is not None:
-        num_explore_steps = check_step_count("num_explore_steps", num_explore_steps)
-    return KneeSchedule(
-        peak_lr=1.0,
-        total_steps=check_step_count("num_training_steps", num_training_steps, minimum=1),
-        warmup_steps=check_step_count("num_warmup_steps", num_warmup_steps),
-        explore_steps=num_explore_steps,
-        explore_ratio=explore_ratio,
-        end_lr=check_ratio("min_lr_ratio", min_lr_ratio),
-    )
-
-
-def _get_knee_schedule_with_warmup_lr_lambda(current_step: int, *, schedule: KneeSchedule) -> float:
-    return schedule.multiplier(current_step)
+#: ``KneeLR``'s argument names -> transformers-style names
+TRANSFORMERS_NAMES = {
+    "warmup_steps": "num_warmup_steps",
+    "total_steps": "num_training_steps",
+    "explore_steps": "num_explore_steps",
+    "end_factor": "min_lr_ratio",
+}
 
 
 def get_knee_schedule_with_warmup(
@@ -70,7 +45,7 @@ def get_knee_schedule_with_warmup(
     explore_ratio: float | None = None,
     min_lr_ratio: float = 0.0,
     last_epoch: int = -1,
-) -> LambdaLR:
+) -> KneeLR:
     """
     Create a Knee (explore-exploit) schedule: the learning rate increases linearly from 0 to the initial lr set in
     the optimizer during a warmup period, is held at that peak for an explore period, then decreases linearly to
@@ -95,11 +70,11 @@ def get_knee_schedule_with_warmup(
             The index of the last epoch when resuming training.
 
     Raises:
-        `ValueError`: naming the argument, its value and the allowed range, for instance when
+        `ValueError` ([`~knee_nlp.validation.ArgumentError`]): naming the argument, its value and the allowed range, for instance when
         `num_warmup_steps + explore steps > num_training_steps`.
 
     Returns:
-        `torch.optim.lr_scheduler.LambdaLR` with the appropriate schedule.
+        [`~knee_nlp.KneeLR`], a `torch.optim.lr_scheduler.LambdaLR` with the appropriate schedule.
 
     Example:
 
@@ -117,8 +92,13 @@ def get_knee_schedule_with_warmup(
 
     ```
     """
-    schedule = knee_multiplier_schedule(
-        num_warmup_steps, num_training_steps, num_explore_steps, explore_ratio, min_lr_ratio
-    )
-    lr_lambda = partial(_get_knee_schedule_with_warmup_lr_lambda, schedule=schedule)
-    return LambdaLR(optimizer, lr_lambda, last_epoch)
+    with renamed_errors(TRANSFORMERS_NAMES):
+        return KneeLR(
+            optimizer,
+            total_steps=num_training_steps,
+            warmup_steps=num_warmup_steps,
+            explore_steps=num_explore_steps,
+            explore_ratio=explore_ratio,
+            end_factor=min_lr_ratio,
+            last_epoch=last_epoch,
+        )

@@ -28,8 +28,9 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import SchedulerType
 from transformers.utils import ExplicitEnum
 
-from hf_integration.schedule import KNEE_SCHEDULER_NAME, knee_multiplier_schedule
-from knee_nlp.validation import check_ratio, check_step_count
+from hf_integration.schedule import KNEE_SCHEDULER_NAME
+from knee_nlp.schedule import KneeSchedule, check_explore, check_lr_bound
+from knee_nlp.validation import renamed_errors
 
 SchedulerTypeWithKnee = ExplicitEnum(
     "SchedulerTypeWithKnee",
@@ -39,6 +40,8 @@ SchedulerTypeWithKnee = ExplicitEnum(
 """transformers' ``SchedulerType`` names plus ``"knee"`` (the choices of ``--lr_scheduler_type``)."""
 
 _KNEE_LR_SCHEDULER_KWARGS = ("min_lr_ratio",)
+#: core argument names -> ``KneeTrainingArguments``' (the budget keeps the core's ``total_steps``)
+_ARGUMENT_NAMES = {"end_lr": "min_lr_ratio", "peak_lr": "peak"}
 
 
 def check_no_deepspeed_scheduler(deepspeed_config: dict[str, Any]) -> None:
@@ -162,14 +165,7 @@ class KneeTrainingArguments(TrainingArguments):
                 )
 
     def _check_explore(self) -> None:
-        if self.explore_ratio is not None and self.explore_steps is not None:
-            raise ValueError(
-                f"give explore_ratio ({self.explore_ratio!r}) or explore_steps ({self.explore_steps!r}), not both"
-            )
-        if self.explore_ratio is not None:
-            self.explore_ratio = check_ratio("explore_ratio", self.explore_ratio)
-        if self.explore_steps is not None:
-            self.explore_steps = check_step_count("explore_steps", self.explore_steps)
+        self.explore_steps, self.explore_ratio = check_explore(self.explore_steps, self.explore_ratio)
 
     def _check_knee_schedule(self) -> None:
         """Check lr_scheduler_kwargs, and the whole schedule when the budget is known (max_steps > 0)."""
@@ -179,12 +175,19 @@ class KneeTrainingArguments(TrainingArguments):
                 f"lr_scheduler_kwargs for lr_scheduler_type='knee' may only hold {list(_KNEE_LR_SCHEDULER_KWARGS)} "
                 f"(set the explore phase with explore_ratio or explore_steps), got {self.lr_scheduler_kwargs!r}"
             )
-        check_ratio("min_lr_ratio", kwargs.get("min_lr_ratio", 0.0))
-        if self.max_steps > 0:
-            knee_multiplier_schedule(
-                self.get_warmup_steps(self.max_steps), self.max_steps, **self.knee_scheduler_kwargs
-            )
-        elif 0 < self.warmup_steps < 1 and self.explore_ratio is not None:
+        min_lr_ratio = kwargs.get("min_lr_ratio", 0.0)
+        with renamed_errors(_ARGUMENT_NAMES):
+            check_lr_bound("end_lr", min_lr_ratio, 1.0)
+            if self.max_steps > 0:
+                KneeSchedule(
+                    peak_lr=1.0,
+                    total_steps=self.max_steps,
+                    warmup_steps=self.get_warmup_steps(self.max_steps),
+                    explore_steps=self.explore_steps,
+                    explore_ratio=self.explore_ratio,
+                    end_lr=min_lr_ratio,
+                )
+        if self.max_steps <= 0 and 0 < self.warmup_steps < 1 and self.explore_ratio is not None:
             if self.warmup_steps + self.explore_ratio > 1:
                 raise ValueError(
                     f"warmup_steps + explore_ratio must be <= 1 (both are fractions of the budget), got "

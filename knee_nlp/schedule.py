@@ -12,10 +12,13 @@ updates, i.e. the LR used by update ``step + 1`` and the value both fairseq and 
 
 With ``W`` warmup steps, ``E`` explore steps and ``T`` total steps::
 
-    lr(s) = init + (peak - init) * s / W                   0 <= s <= W      (warmup)
-    lr(s) = peak                                           W <  s <= W + E  (explore)
-    lr(s) = peak + (end - peak) * (s - W - E) / (T - W - E)  W + E < s <= T  (exploit)
-    lr(s) = end                                            s > T            (hold)
+    lr(s) = init + (peak - init) * s / W                     0 <= s < W        (warmup)
+    lr(s) = peak                                             W <= s < W + E    (explore)
+    lr(s) = peak + (end - peak) * (s - W - E) / (T - W - E)  W + E <= s < T    (exploit)
+    lr(s) = end                                              s >= T            (end)
+
+The intervals are half-open and match :meth:`KneeSchedule.phase`: update ``W + E`` is the first
+of the exploit phase (where the decay formula still gives ``peak``).
 
 The curve is continuous at every boundary: ``lr(0) = init`` (``peak`` when ``W = 0``),
 ``lr(W) = peak``, ``lr(W + E) = peak`` and ``lr(T) = end``. ``lr(T) = end`` holds even when
@@ -37,7 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from knee_nlp.validation import check_number, check_ratio, check_step_count
+from knee_nlp.validation import ArgumentError, check_number, check_ratio, check_step_count
 
 DEFAULT_EXPLORE_RATIO = 0.5
 
@@ -52,6 +55,34 @@ def explore_steps_from_ratio(explore_ratio: float, total_steps: int) -> int:
     """
     total = check_step_count("total_steps", total_steps, minimum=1)
     return math.floor(check_ratio("explore_ratio", explore_ratio) * total + 0.5)
+
+
+def check_explore(explore_steps: int | None, explore_ratio: float | None) -> tuple[int | None, float | None]:
+    """Validate the explore arguments on their own: at most one of them, each in range.
+
+    >>> check_explore(None, 0.25)
+    (None, 0.25)
+    """
+    if explore_steps is not None and explore_ratio is not None:
+        raise ArgumentError(
+            "explore_ratio", explore_ratio, "unset when ⟨explore_steps⟩ is given",
+            f"give ⟨explore_steps⟩ ({explore_steps!r}) or ⟨explore_ratio⟩ ({explore_ratio!r}), not both",
+        )
+    if explore_steps is not None:
+        return check_step_count("explore_steps", explore_steps), None
+    return None, None if explore_ratio is None else check_ratio("explore_ratio", explore_ratio)
+
+
+def check_lr_bound(name: str, value: float, peak_lr: float) -> float:
+    """``value`` (``warmup_init_lr`` or ``end_lr``) as a float in [0, ``peak_lr``].
+
+    >>> check_lr_bound("end_lr", 0.0, 1e-3)
+    0.0
+    """
+    value = check_number(name, value)
+    if value > peak_lr:
+        raise ArgumentError(name, value, f"in [0, ⟨peak_lr⟩={peak_lr}]")
+    return value
 
 
 @dataclass(frozen=True)
@@ -71,7 +102,8 @@ class KneeSchedule:
         end_lr: LR at ``total_steps`` and after, in [0, peak_lr] (the paper uses 0).
 
     Raises:
-        ValueError: at construction, naming the argument, its value and the allowed range.
+        ArgumentError: (a ``ValueError``) at construction, carrying the argument's name, its
+            value and the allowed range.
 
     >>> KneeSchedule(peak_lr=5e-4, total_steps=100, warmup_steps=10).explore_steps
     50
@@ -90,32 +122,29 @@ class KneeSchedule:
         set_ = object.__setattr__
         set_(self, "peak_lr", check_number("peak_lr", self.peak_lr, inclusive=False))
         if self.total_steps is None:
-            raise ValueError("total_steps is required: give the training budget in updates (>= 1)")
+            raise ArgumentError("total_steps", None, "an integer >= 1",
+                                "⟨total_steps⟩ is required: give the training budget in updates (>= 1)")
         set_(self, "total_steps", check_step_count("total_steps", self.total_steps, minimum=1))
         set_(self, "warmup_steps", check_step_count("warmup_steps", self.warmup_steps))
-        if self.explore_steps is not None and self.explore_ratio is not None:
-            raise ValueError(
-                f"give explore_steps ({self.explore_steps!r}) or explore_ratio "
-                f"({self.explore_ratio!r}), not both"
-            )
-        if self.explore_steps is None:
-            ratio = DEFAULT_EXPLORE_RATIO if self.explore_ratio is None else self.explore_ratio
-            set_(self, "explore_steps", explore_steps_from_ratio(ratio, self.total_steps))
-            set_(self, "explore_ratio", float(ratio))
-        else:
-            set_(self, "explore_steps", check_step_count("explore_steps", self.explore_steps))
-        if self.warmup_steps + self.explore_steps > self.total_steps:
-            raise ValueError(
-                f"warmup_steps + explore_steps must be <= total_steps ({self.total_steps}), got "
-                f"{self.warmup_steps} + {self.explore_steps} = "
-                f"{self.warmup_steps + self.explore_steps}"
+        explore_steps, explore_ratio = check_explore(self.explore_steps, self.explore_ratio)
+        how = ""
+        if explore_steps is None:
+            explore_ratio = DEFAULT_EXPLORE_RATIO if explore_ratio is None else explore_ratio
+            explore_steps = explore_steps_from_ratio(explore_ratio, self.total_steps)
+            how = f" (⟨explore_steps⟩ = ⟨explore_ratio⟩ {explore_ratio:g} x {self.total_steps})"
+            set_(self, "explore_ratio", explore_ratio)
+        set_(self, "explore_steps", explore_steps)
+        used = self.warmup_steps + explore_steps
+        if used > self.total_steps:
+            raise ArgumentError(
+                "explore_steps", explore_steps, f"<= ⟨total_steps⟩ - ⟨warmup_steps⟩ = "
+                f"{self.total_steps - self.warmup_steps}",
+                f"⟨warmup_steps⟩ + ⟨explore_steps⟩ must be <= ⟨total_steps⟩ ({self.total_steps}), "
+                f"got {self.warmup_steps} + {explore_steps} = {used}{how}",
             )
         for name in ("warmup_init_lr", "end_lr"):
-            value = check_number(name, getattr(self, name))
-            if value > self.peak_lr:
-                raise ValueError(f"{name} must be in [0, peak_lr={self.peak_lr}], got {value!r}")
-            set_(self, name, value)
-        set_(self, "decay_steps", self.total_steps - self.warmup_steps - self.explore_steps)
+            set_(self, name, check_lr_bound(name, getattr(self, name), self.peak_lr))
+        set_(self, "decay_steps", self.total_steps - used)
 
     @property
     def explore_end(self) -> int:
@@ -139,7 +168,7 @@ class KneeSchedule:
             return self.end_lr
         if step < self.warmup_steps:
             return self.warmup_init_lr + (self.peak_lr - self.warmup_init_lr) * step / self.warmup_steps
-        if step <= self.explore_end:
+        if step < self.explore_end:
             return self.peak_lr
         progress = (step - self.explore_end) / self.decay_steps
         return self.peak_lr + (self.end_lr - self.peak_lr) * progress

@@ -1,9 +1,12 @@
-"""``KneeLR``: the Knee schedule as a ``torch.optim.lr_scheduler.LRScheduler``.
+"""``KneeLR``: the Knee schedule as a ``torch.optim.lr_scheduler.LambdaLR``.
 
-Each param group keeps its own peak (its ``lr`` when the scheduler is built, saved as
-``initial_lr``) and follows ``peak * multiplier(step)``, so per-group LR ratios are preserved.
-The LR is a closed-form function of ``last_epoch`` (the number of ``scheduler.step()`` calls),
-so a restored scheduler continues on exactly the same trajectory.
+The one torch adapter of the schedule: :func:`hf_integration.get_knee_schedule_with_warmup` is a
+thin alias that maps transformers' argument names onto it. Each param group keeps its own peak
+(its ``lr`` when the scheduler is built, saved as ``initial_lr``) and follows
+``peak * multiplier(step)``, so per-group LR ratios are preserved. The multiplier is a closed-form
+function of ``last_epoch`` (the number of ``scheduler.step()`` calls), bound with
+``functools.partial`` as transformers does, so a restored scheduler continues on exactly the
+same trajectory and the scheduler pickles.
 
 Example::
 
@@ -18,16 +21,27 @@ Example::
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import LambdaLR
 
 from knee_nlp.schedule import KneeSchedule
-from knee_nlp.validation import check_number
+from knee_nlp.validation import renamed_errors
+
+#: core argument names -> ``KneeLR``'s (its LRs are fractions of each group's peak)
+KNEE_LR_NAMES = {"warmup_init_lr": "warmup_start_factor", "end_lr": "end_factor", "peak_lr": "peak"}
 
 
-class KneeLR(LRScheduler):
+_SCHEDULE_SETTINGS = ("total_steps", "warmup_steps", "explore_steps", "warmup_init_lr", "end_lr")
+
+
+def _knee_lr_lambda(current_step: int, *, schedule: KneeSchedule) -> float:
+    return schedule.multiplier(max(current_step, 0))
+
+
+class KneeLR(LambdaLR):
     """Warmup, explore at each group's peak LR, then linear decay (see :class:`KneeSchedule`).
 
     Args:
@@ -40,8 +54,11 @@ class KneeLR(LRScheduler):
         end_factor: LR at ``total_steps`` as a fraction of the peak, in [0, 1] (paper: 0).
         last_epoch: index of the last completed step when resuming without a state dict.
 
-    ``state_dict()`` saves ``last_epoch``, every group's ``base_lrs`` (peaks) and the schedule
-    settings; ``load_state_dict`` restores them and writes the matching LR into the optimizer.
+    Raises:
+        ArgumentError: (a ``ValueError``) naming the argument, its value and the allowed range.
+
+    ``state_dict()`` saves ``last_epoch``, every group's ``base_lrs`` (peaks) and the
+    ``schedule``; ``load_state_dict`` restores them and writes the matching LR into the optimizer.
     """
 
     def __init__(
@@ -55,32 +72,34 @@ class KneeLR(LRScheduler):
         end_factor: float = 0.0,
         last_epoch: int = -1,
     ) -> None:
-        for name, value in (("warmup_start_factor", warmup_start_factor), ("end_factor", end_factor)):
-            if check_number(name, value) > 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-        self.schedule = KneeSchedule(
-            peak_lr=1.0,
-            total_steps=total_steps,
-            warmup_steps=warmup_steps,
-            explore_steps=explore_steps,
-            explore_ratio=explore_ratio,
-            warmup_init_lr=warmup_start_factor,
-            end_lr=end_factor,
-        )
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        """LR of every group at the current ``last_epoch``."""
-        factor = self.schedule.multiplier(max(self.last_epoch, 0))
-        return [base_lr * factor for base_lr in self.base_lrs]
+        with renamed_errors(KNEE_LR_NAMES):
+            self.schedule = KneeSchedule(
+                peak_lr=1.0,
+                total_steps=total_steps,
+                warmup_steps=warmup_steps,
+                explore_steps=explore_steps,
+                explore_ratio=explore_ratio,
+                warmup_init_lr=warmup_start_factor,
+                end_lr=end_factor,
+            )
+        super().__init__(optimizer, partial(_knee_lr_lambda, schedule=self.schedule), last_epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything but the optimizer: ``last_epoch``, ``base_lrs`` and the schedule."""
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+        """``last_epoch``, ``base_lrs`` (peaks) and the ``schedule`` as plain numbers.
+
+        Only plain data, so ``torch.load(..., weights_only=True)`` (the ``Trainer``'s resume) reads it.
+        """
+        state = {key: value for key, value in self.__dict__.items()
+                 if key not in ("optimizer", "lr_lambdas", "schedule")}
+        state["schedule"] = {name: getattr(self.schedule, name) for name in _SCHEDULE_SETTINGS}
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the step counter, peaks and schedule, and set the optimizer's LRs to match."""
-        self.__dict__.update(state_dict)
-        self._last_lr = self.get_lr()
+        state = {key: value for key, value in state_dict.items() if key != "lr_lambdas"}
+        self.schedule = KneeSchedule(peak_lr=1.0, **state.pop("schedule"))
+        self.__dict__.update(state)
+        self.lr_lambdas = [partial(_knee_lr_lambda, schedule=self.schedule) for _ in self.base_lrs]
+        self._last_lr = [base_lr * self.schedule.multiplier(max(self.last_epoch, 0)) for base_lr in self.base_lrs]
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
             group["lr"] = lr

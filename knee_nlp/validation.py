@@ -1,53 +1,112 @@
 """Argument checks shared by the schedule, the budget helpers and the adapters.
 
-Each check returns the normalised value or raises ``ValueError`` naming the argument, the
-value it got and the allowed range, so bad input fails at construction, never mid-training.
+Each check returns the normalised value or raises :class:`ArgumentError`, a ``ValueError`` that
+carries the argument's name, the value it got and the allowed range, so bad input fails at
+construction, never mid-training. Adapters translate the core's names into their own flags with
+:func:`renamed_errors`.
 
 >>> check_step_count("warmup_steps", 10)
 10
 >>> check_ratio("explore_ratio", 1.5)
 Traceback (most recent call last):
 ...
-ValueError: explore_ratio must be a number in [0, 1], got 1.5
+knee_nlp.validation.ArgumentError: explore_ratio must be a number in [0, 1], got 1.5
+>>> with renamed_errors({"warmup_steps": "--warmup-updates"}):
+...     check_step_count("warmup_steps", -1)
+Traceback (most recent call last):
+...
+knee_nlp.validation.ArgumentError: --warmup-updates must be an integer >= 0, got -1
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
+
+_NAME = re.compile("⟨([^⟨⟩]+)⟩")
+
+
+class ArgumentError(ValueError):
+    """A bad argument: ``argument`` (its name), ``value`` and ``allowed`` (the allowed range).
+
+    ``template`` is the message with every argument name written ``⟨name⟩``, so that
+    :meth:`renamed` can put an adapter's names (``--warmup-updates``, ``num_warmup_steps``) in.
+
+    >>> error = ArgumentError("end_lr", 2.0, "in [0, ⟨peak_lr⟩=1.0]")
+    >>> str(error), str(error.renamed({"end_lr": "--end-learning-rate", "peak_lr": "--lr"}))
+    ('end_lr must be in [0, peak_lr=1.0], got 2.0', '--end-learning-rate must be in [0, --lr=1.0], got 2.0')
+    """
+
+    def __init__(self, argument: str, value: Any, allowed: str, template: str | None = None) -> None:
+        self.argument, self.value, self._allowed = argument, value, allowed
+        self.template = template or f"⟨{argument}⟩ must be {allowed}, got {value!r}"
+        super().__init__(self.render())
+
+    @property
+    def allowed(self) -> str:
+        """The allowed range, in the core's names."""
+        return _NAME.sub(r"\1", self._allowed)
+
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        """The message with each ``⟨name⟩`` replaced by ``names.get(name, name)``."""
+        return _NAME.sub(lambda match: (names or {}).get(match[1], match[1]), self.template)
+
+    def renamed(self, names: Mapping[str, str], prefix: str = "",
+                kind: type[ArgumentError] | None = None) -> ArgumentError:
+        """The same error in an adapter's names (as ``kind``, default this class), after ``prefix``.
+
+        Renaming composes: a renamed error can be renamed again by a wrapping adapter.
+        """
+        def rename(text: str) -> str:
+            return _NAME.sub(lambda match: f"⟨{names.get(match[1], match[1])}⟩", text)
+
+        return (kind or type(self))(names.get(self.argument, self.argument), self.value,
+                                    rename(self._allowed), prefix + rename(self.template))
+
+
+@contextmanager
+def renamed_errors(names: Mapping[str, str], prefix: str = "",
+                   kind: type[ArgumentError] | None = None) -> Iterator[None]:
+    """Re-raise an :class:`ArgumentError` of the block in ``names`` (see :meth:`ArgumentError.renamed`)."""
+    try:
+        yield
+    except ArgumentError as error:
+        raise error.renamed(names, prefix, kind) from None
 
 
 def check_step_count(name: str, value: Any, *, minimum: int = 0) -> int:
     """``value`` as an ``int`` >= ``minimum`` (integral floats such as ``10.0`` are accepted)."""
-    message = f"{name} must be an integer >= {minimum}, got {value!r}"
+    error = ArgumentError(name, value, f"an integer >= {minimum}")
     if isinstance(value, bool):
-        raise ValueError(message)
+        raise error
     try:
         count = operator.index(value)
     except TypeError:
         if not (isinstance(value, float) and value.is_integer()):
-            raise ValueError(message) from None
+            raise error from None
         count = int(value)
     if count < minimum:
-        raise ValueError(message)
+        raise error
     return count
 
 
 def check_number(name: str, value: Any, *, minimum: float = 0.0, inclusive: bool = True) -> float:
     """``value`` as a finite ``float`` >= ``minimum`` (> ``minimum`` when not ``inclusive``)."""
-    bound = f">= {minimum}" if inclusive else f"> {minimum}"
-    message = f"{name} must be a finite number {bound}, got {value!r}"
+    error = ArgumentError(name, value, f"a finite number {'>=' if inclusive else '>'} {minimum}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(message)
+        raise error
     number = float(value)
     if not math.isfinite(number) or number < minimum or (number == minimum and not inclusive):
-        raise ValueError(message)
+        raise error
     return number
 
 
 def check_ratio(name: str, value: Any) -> float:
     """``value`` as a ``float`` in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+        raise ArgumentError(name, value, "a number in [0, 1]")
     return float(value)

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from knee_nlp.schedule import KneeSchedule
-from knee_nlp.validation import check_number, check_ratio, check_step_count
+from knee_nlp.validation import check_number, check_ratio, check_step_count, renamed_errors
 
 SCHEDULES = ("knee", "linear", "inverse_sqrt")
 OPTIMIZERS = ("lamb", "adamw")
@@ -179,7 +179,7 @@ def _validate_phase(phase: PhaseConfig, schedule: str, max_positions: int, where
     if phase.warmup_ratio is not None:
         check_ratio(f"{where}.warmup_ratio", phase.warmup_ratio)
     if schedule == "knee":
-        try:
+        with renamed_errors({}, prefix=f"{where} (schedule knee): budget too short or bad explore: "):
             KneeSchedule(
                 peak_lr=phase.peak_lr,
                 total_steps=phase.total_steps,
@@ -187,8 +187,6 @@ def _validate_phase(phase: PhaseConfig, schedule: str, max_positions: int, where
                 explore_steps=phase.explore_steps,
                 explore_ratio=phase.explore_ratio,
             )
-        except ValueError as error:
-            raise ValueError(f"{where} (schedule knee): budget too short or bad explore: {error}") from None
     elif phase.num_warmup_steps > phase.total_steps:
         raise ValueError(
             f"{where}: warmup ({phase.num_warmup_steps} steps) must be <= total_steps ({phase.total_steps})"

@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from knee_nlp.fairseq_options import knee_schedule_from_fairseq
+from knee_nlp.schedule import KneeSchedule
 from knee_nlp.validation import check_number, check_step_count
 
 #: schedule name in configs and reports -> fairseq ``--lr-scheduler``
@@ -237,19 +239,11 @@ def load_run_config(spec: ExperimentSpec, preset: str, schedule: str, budget: st
     return parse_run_config(_read_yaml(path), path, spec, preset)
 
 
-def knee_schedule(lr_scheduler: dict[str, Any], peak_lr: float, total_updates: int):
+def knee_schedule(lr_scheduler: dict[str, Any], peak_lr: float, total_updates: int) -> KneeSchedule:
     """The :class:`~knee_nlp.schedule.KneeSchedule` a ``knee`` lr_scheduler section describes.
 
     >>> knee_schedule({"name": "knee", "warmup_updates": 4, "explore_ratio": 0.5}, 1.0, 20).explore_end
     14
     """
-    from knee_nlp.schedule import KneeSchedule
-
-    return KneeSchedule(
-        peak_lr=peak_lr, total_steps=total_updates,
-        warmup_steps=lr_scheduler.get("warmup_updates", 0),
-        explore_steps=lr_scheduler.get("explore_updates"),
-        explore_ratio=lr_scheduler.get("explore_ratio"),
-        warmup_init_lr=lr_scheduler.get("warmup_init_lr", 0.0),
-        end_lr=lr_scheduler.get("end_learning_rate", 0.0),
-    )
+    options = {key: value for key, value in lr_scheduler.items() if key != "name"}
+    return knee_schedule_from_fairseq(lr=peak_lr, total_num_update=total_updates, **options)

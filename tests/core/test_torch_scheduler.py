@@ -1,4 +1,6 @@
-"""KneeLR: per-group peaks, state round trip, exact resume, and equivalence with transformers."""
+"""KneeLR, the one torch adapter: per-group peaks, state round trip, exact resume, pickling, and
+equivalence with transformers' schedules (``get_knee_schedule_with_warmup`` is an alias, tested for
+its names in ``tests/hf_integration/test_schedule.py``)."""
 
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def test_initial_lr_is_step_zero_value() -> None:
     [
         (dict(total_steps=0), "total_steps must be an integer >= 1"),
         (dict(warmup_steps=8, explore_steps=5), "warmup_steps \\+ explore_steps must be <= total_steps"),
-        (dict(end_factor=1.5), "end_factor must be in \\[0, 1\\], got 1.5"),
+        (dict(end_factor=1.5), "end_factor must be in \\[0, peak=1.0\\], got 1.5"),
         (dict(warmup_start_factor=-0.1), "warmup_start_factor must be a finite number >= 0.0"),
     ],
 )
@@ -83,7 +85,7 @@ def test_resume_continues_exact_trajectory(
 
     # A fresh process: new objects built with the *peak* LRs, then the checkpoint restored.
     buffer.seek(0)
-    state = torch.load(buffer, weights_only=False)
+    state = torch.load(buffer)  # weights_only, as the Trainer loads it on resume
     resumed_optimizer = make_optimizer(1e-3, 3e-4)
     resumed_scheduler = KneeLR(resumed_optimizer, **kwargs)
     resumed_optimizer.load_state_dict(state["optimizer"])
@@ -110,25 +112,47 @@ def test_state_dict_pickles() -> None:
     state = pickle.loads(pickle.dumps(scheduler.state_dict()))
     assert state["last_epoch"] == 4
     assert state["base_lrs"] == [1.0]
-    assert state["schedule"] == KneeSchedule(peak_lr=1.0, total_steps=10, explore_ratio=0.3)
+    restored = KneeSchedule(peak_lr=1.0, **state["schedule"])
+    assert [restored(s) for s in range(12)] == [KneeSchedule(peak_lr=1.0, total_steps=10, explore_ratio=0.3)(s) for s in range(12)]
 
 
-@pytest.mark.parametrize(("warmup", "explore", "total"), [(0, 0, 10), (3, 4, 20), (10, 45, 100), (0, 50, 50)])
-def test_equals_transformers_wsd_with_linear_warmup_and_decay(warmup: int, explore: int, total: int) -> None:
+@st.composite
+def budgets(draw: st.DrawFn) -> tuple[int, int, int]:
+    """(warmup, explore, total) with warmup + explore <= total."""
+    total = draw(st.integers(1, 300))
+    warmup = draw(st.integers(0, total))
+    explore = draw(st.integers(0, total - warmup))
+    return warmup, explore, total
+
+
+@settings(max_examples=60, deadline=None)
+@given(budget=budgets())
+def test_equals_transformers_wsd_with_linear_warmup_and_decay(budget: tuple[int, int, int]) -> None:
+    warmup, explore, total = budget
     knee_optimizer, wsd_optimizer = make_optimizer(1e-3), make_optimizer(1e-3)
     knee = run(knee_optimizer, KneeLR(knee_optimizer, total_steps=total, warmup_steps=warmup,
-                                      explore_steps=explore), total + 2)
+                                      explore_steps=explore), total + 3)
     wsd = run(wsd_optimizer, get_wsd_schedule(
-        wsd_optimizer, num_warmup_steps=warmup, num_stable_steps=explore,
-        num_decay_steps=total - warmup - explore, warmup_type="linear", decay_type="linear",
-        min_lr_ratio=0.0), total + 2)
-    assert knee == pytest.approx(wsd, abs=1e-15)
+        wsd_optimizer, num_warmup_steps=warmup, num_decay_steps=total - warmup - explore,
+        num_training_steps=total, warmup_type="linear", decay_type="linear", min_lr_ratio=0.0), total + 3)
+    assert knee == pytest.approx(wsd, rel=1e-12, abs=1e-18)
 
 
-@pytest.mark.parametrize(("warmup", "total"), [(0, 10), (4, 30), (30, 31)])
-def test_explore_zero_equals_linear_schedule_with_warmup(warmup: int, total: int) -> None:
+@settings(max_examples=60, deadline=None)
+@given(budget=budgets())
+def test_explore_zero_equals_linear_schedule_with_warmup(budget: tuple[int, int, int]) -> None:
+    warmup, _, total = budget
     knee_optimizer, linear_optimizer = make_optimizer(1e-3), make_optimizer(1e-3)
     knee = run(knee_optimizer, KneeLR(knee_optimizer, total_steps=total, warmup_steps=warmup,
-                                      explore_steps=0), total + 2)
-    linear = run(linear_optimizer, get_linear_schedule_with_warmup(linear_optimizer, warmup, total), total + 2)
-    assert knee == pytest.approx(linear, abs=1e-15)
+                                      explore_steps=0), total + 3)
+    linear = run(linear_optimizer, get_linear_schedule_with_warmup(linear_optimizer, warmup, total), total + 3)
+    assert knee == pytest.approx(linear, rel=1e-12, abs=1e-18)
+
+
+def test_scheduler_pickles_mid_run() -> None:
+    optimizer = make_optimizer(1e-3)
+    scheduler = KneeLR(optimizer, total_steps=20, warmup_steps=3, explore_ratio=0.5)
+    run(optimizer, scheduler, 7)
+    optimizer_copy, scheduler_copy = pickle.loads(pickle.dumps((optimizer, scheduler)))
+    assert scheduler_copy.last_epoch == 7
+    assert run(optimizer_copy, scheduler_copy, 15) == run(optimizer, scheduler, 15)

@@ -84,11 +84,12 @@ BAD_INPUT = {
     "no-horizon": (["--lr", "1e-3"], r"no training horizon: set --max-update N or --total-num-update N"),
     "explore-plus-warmup-past-horizon": (
         ["--lr", "1e-3", "--max-update", "100", "--warmup-updates", "40", "--explore-updates", "61"],
-        r"--warmup-updates \(40\) \+ explore \(--explore-updates 61\) = 101 must be <= --total-num-update \(100",
+        r"--warmup-updates \+ --explore-updates must be <= --total-num-update \(100\), got 40 \+ 61 = 101",
     ),
     "ratio-plus-warmup-past-horizon": (
         ["--lr", "1e-3", "--max-update", "100", "--warmup-updates", "60", "--explore-ratio", "0.5"],
-        r"--warmup-updates \(60\) \+ explore \(--explore-ratio 0.5 x 100 = 50 updates\) = 110",
+        r"--warmup-updates \+ --explore-updates must be <= --total-num-update \(100\), "
+        r"got 60 \+ 50 = 110 \(--explore-updates = --explore-ratio 0.5 x 100\)",
     ),
     "two-lrs": (["--lr", "1e-3,5e-4", "--max-update", "100"], r"--lr takes exactly one value .*\[0.001, 0.0005\]"),
     "negative-warmup": (["--lr", "1e-3", "--max-update", "100", "--warmup-updates", "-1"],

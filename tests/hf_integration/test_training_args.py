@@ -61,10 +61,10 @@ def test_other_scheduler_types_are_transformers_own() -> None:
     [
         (["--explore_ratio", "1.5"], r"explore_ratio must be a number in \[0, 1\], got 1.5"),
         (["--explore_steps", "-3"], r"explore_steps must be an integer >= 0, got -3"),
-        (["--explore_ratio", "0.5", "--explore_steps", "3"], r"give explore_ratio \(0.5\) or explore_steps \(3\)"),
+        (["--explore_ratio", "0.5", "--explore_steps", "3"], r"give explore_steps \(3\) or explore_ratio \(0.5\), not both"),
         (["--max_steps", "10", "--warmup_steps", "6", "--explore_steps", "5"], r"must be <= total_steps \(10\)"),
         (["--warmup_steps", "0.6", "--explore_ratio", "0.5"], r"warmup_steps \+ explore_ratio must be <= 1"),
-        (["--lr_scheduler_kwargs", '{"min_lr_ratio": 2}'], r"min_lr_ratio must be a number in \[0, 1\], got 2"),
+        (["--lr_scheduler_kwargs", '{"min_lr_ratio": 2}'], r"min_lr_ratio must be in \[0, peak=1.0\], got 2"),
         (["--lr_scheduler_kwargs", '{"num_decay_steps": 3}'], r"may only hold \['min_lr_ratio'\]"),
     ],
 )
