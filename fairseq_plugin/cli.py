@@ -17,15 +17,13 @@ Example::
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 
-import fairseq_plugin
 from fairseq_plugin.knee_scheduler import KneeConfigError, schedule_from_config
+from knee_nlp.plugin_dir import fairseq_user_dir
 
-# Not resolved: fairseq compares --user-dir with the imported package's __path__ literally.
-PLUGIN_DIR = os.path.abspath(fairseq_plugin.__path__[0])
+PLUGIN_DIR = str(fairseq_user_dir())
 
 
 def with_user_dir(argv: Sequence[str]) -> list[str]:

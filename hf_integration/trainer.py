@@ -33,7 +33,8 @@ from transformers import Trainer
 
 from hf_integration.lookup import get_scheduler
 from hf_integration.schedule import KNEE_SCHEDULER_NAME
-from hf_integration.training_args import check_no_deepspeed_scheduler
+from hf_integration.training_args import SCHEDULE_TO_ARGUMENT_NAMES, check_no_deepspeed_scheduler
+from knee_nlp.validation import renamed_errors
 
 
 class KneeTrainer(Trainer):
@@ -73,12 +74,13 @@ class KneeTrainer(Trainer):
         """
         if not self._uses_knee or self.lr_scheduler is not None:
             return super().create_scheduler(num_training_steps, optimizer)
-        self.lr_scheduler = get_scheduler(
-            KNEE_SCHEDULER_NAME,
-            optimizer=self.optimizer if optimizer is None else optimizer,
-            num_warmup_steps=self.args.get_warmup_steps(num_training_steps),
-            num_training_steps=num_training_steps,
-            scheduler_specific_kwargs=self.args.knee_scheduler_kwargs,
-        )
+        with renamed_errors(SCHEDULE_TO_ARGUMENT_NAMES):
+            self.lr_scheduler = get_scheduler(
+                KNEE_SCHEDULER_NAME,
+                optimizer=self.optimizer if optimizer is None else optimizer,
+                num_warmup_steps=self.args.get_warmup_steps(num_training_steps),
+                num_training_steps=num_training_steps,
+                scheduler_specific_kwargs=self.args.knee_scheduler_kwargs,
+            )
         self._created_lr_scheduler = True
         return self.lr_scheduler

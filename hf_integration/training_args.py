@@ -42,6 +42,12 @@ SchedulerTypeWithKnee = ExplicitEnum(
 _KNEE_LR_SCHEDULER_KWARGS = ("min_lr_ratio",)
 #: core argument names -> ``KneeTrainingArguments``' (the budget keeps the core's ``total_steps``)
 _ARGUMENT_NAMES = {"end_lr": "min_lr_ratio", "peak_lr": "peak"}
+#: ``get_knee_schedule_with_warmup``'s argument names -> ``KneeTrainingArguments``'
+SCHEDULE_TO_ARGUMENT_NAMES = {
+    "num_warmup_steps": "warmup_steps",
+    "num_explore_steps": "explore_steps",
+    "num_training_steps": "total_steps",
+}
 
 
 def check_no_deepspeed_scheduler(deepspeed_config: dict[str, Any]) -> None:

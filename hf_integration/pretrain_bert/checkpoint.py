@@ -10,8 +10,8 @@ Layout of ``run_dir``::
 
 A checkpoint holds the model, optimizer, every process's RNG states (``save_state``) and, in
 ``trainer_state.pt``, the scheduler and :class:`Progress` (completed updates and the data
-position). Checkpoints are written to ``<name>.tmp`` and renamed when complete, so a run
-killed while saving resumes from the previous checkpoint.
+position). Checkpoints are written to a hidden ``.<name>.partial`` sibling and renamed when
+complete (:mod:`knee_nlp.atomic`), so a run killed while saving resumes from the previous checkpoint.
 
 >>> check_run_dir(Path("runs/tiny"), {"seed": 1})  # doctest: +SKIP
 'new'
@@ -20,6 +20,7 @@ killed while saving resumes from the previous checkpoint.
 from __future__ import annotations
 
 import shutil
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from typing import Any
 import torch
 import yaml
 from accelerate import Accelerator
+
+from knee_nlp.atomic import atomic_directory, partial_path
 
 CONFIG_FILE = "config.yaml"
 TRAINER_STATE = "trainer_state.pt"
@@ -84,7 +87,7 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
 
 def latest_checkpoint(phase_dir: Path) -> Path | None:
     """The complete checkpoint with the most updates, or ``None``."""
-    found = [p for p in (phase_dir / "checkpoints").glob(f"{STEP_PREFIX}*") if not p.name.endswith(".tmp")]
+    found = list((phase_dir / "checkpoints").glob(f"{STEP_PREFIX}*"))
     return max(found, key=lambda p: int(p.name[len(STEP_PREFIX) :]), default=None)
 
 
@@ -93,16 +96,17 @@ def save_checkpoint(
 ) -> Path:
     """Save everything a resume needs after ``progress.updates`` updates; keep the newest ``keep``."""
     final = phase_dir / "checkpoints" / f"{STEP_PREFIX}{progress.updates:08d}"
-    tmp = final.with_name(final.name + ".tmp")
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    if accelerator.is_main_process:
-        torch.save({"progress": asdict(progress), "scheduler": scheduler.state_dict()}, tmp / TRAINER_STATE)
-        tmp.rename(final)
+    # Every process writes its part into the main process's work directory, renamed when all are done.
+    main = accelerator.is_main_process
+    with atomic_directory(final) if main else nullcontext(partial_path(final)) as work:
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(work))
+        if main:
+            torch.save({"progress": asdict(progress), "scheduler": scheduler.state_dict()}, work / TRAINER_STATE)
+        accelerator.wait_for_everyone()
+    if main:
         older = sorted(
-            (p for p in final.parent.glob(f"{STEP_PREFIX}*") if not p.name.endswith(".tmp")),
+            final.parent.glob(f"{STEP_PREFIX}*"),
             key=lambda p: int(p.name[len(STEP_PREFIX) :]),
         )
         for stale in older[:-keep]:
@@ -123,9 +127,7 @@ def save_final(accelerator: Accelerator, model: torch.nn.Module, tokenizer: Any,
     """``save_pretrained`` the unwrapped ``BertForMaskedLM`` and tokenizer into ``target``."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        accelerator.unwrap_model(model).mlm.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        tmp.rename(target)
+        with atomic_directory(target) as work:
+            accelerator.unwrap_model(model).mlm.save_pretrained(str(work))
+            tokenizer.save_pretrained(str(work))
     accelerator.wait_for_everyone()

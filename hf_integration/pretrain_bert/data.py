@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import datasets
 from transformers import BertTokenizer, PreTrainedTokenizerBase
+
+from knee_nlp.atomic import atomic_directory
 
 CACHE_FORMAT_VERSION = 1
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -163,8 +164,6 @@ def packed_blocks(
         raise ValueError(
             f"{names} hold fewer than max_seq_length={max_seq_length} tokens: no training sequence"
         )
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    blocks.save_to_disk(str(tmp))
-    tmp.rename(target)
+    with atomic_directory(target) as work:
+        blocks.save_to_disk(str(work))
     return datasets.load_from_disk(str(target)), False

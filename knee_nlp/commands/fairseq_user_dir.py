@@ -9,23 +9,8 @@ The path is found without importing fairseq, so the command is instant and works
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-from pathlib import Path
 
-PLUGIN_PACKAGE = "fairseq_plugin"
-
-
-def fairseq_user_dir() -> Path:
-    """Absolute path of the installed ``fairseq_plugin`` package (fairseq is not imported).
-
-    >>> fairseq_user_dir().name
-    'fairseq_plugin'
-    """
-    spec = importlib.util.find_spec(PLUGIN_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"package {PLUGIN_PACKAGE!r} is not installed; run `pip install knee-nlp[fairseq]`")
-    return Path(os.path.abspath(next(iter(spec.submodule_search_locations))))
+from knee_nlp.plugin_dir import fairseq_user_dir
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,7 +27,8 @@ import sys
 from collections import deque
 from pathlib import Path
 
-from knee_nlp.data.files import atomic_directory, sha256_file
+from knee_nlp.atomic import atomic_directory
+from knee_nlp.data.files import sha256_file
 
 MANIFEST_NAME = "knee_nlp_preprocess.json"
 

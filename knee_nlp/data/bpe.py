@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import lru_cache, partial
 from pathlib import Path
 
-from knee_nlp.data.files import atomic_file
+from knee_nlp.atomic import atomic_file
 from knee_nlp.data.parallel import map_file_lines
 from knee_nlp.validation import check_step_count
 

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 
 from knee_nlp.data.extract import sgml_segments, ted_train_text
-from knee_nlp.data.files import atomic_directory
+from knee_nlp.atomic import atomic_directory
 from knee_nlp.data.moses import lowercase, tokenize
 from knee_nlp.data.parallel import count_lines, read_lines, write_lines
 from knee_nlp.data.recipe import (

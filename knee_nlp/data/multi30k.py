@@ -51,7 +51,8 @@ from sacremoses import MosesTokenizer
 from tqdm import tqdm
 
 from knee_nlp.data.binarize import fairseq_preprocess
-from knee_nlp.data.files import atomic_file, sha256_file
+from knee_nlp.atomic import atomic_file
+from knee_nlp.data.files import sha256_file
 from knee_nlp.data.moses import lowercase, normalize_punctuation
 from knee_nlp.data.parallel import count_lines
 from knee_nlp.data.recipe import (

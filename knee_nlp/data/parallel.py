@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from knee_nlp.data.files import atomic_file
+from knee_nlp.atomic import atomic_file
 
 LineFunction = Callable[[str], str]
 _CHUNK_LINES = 2000

@@ -24,7 +24,7 @@ from typing import Any
 from knee_nlp.data.binarize import fairseq_preprocess
 from knee_nlp.data.bpe import apply_bpe, learn_joint_bpe
 from knee_nlp.data.clean import clean_pairs
-from knee_nlp.data.files import atomic_file
+from knee_nlp.atomic import atomic_file
 from knee_nlp.data.parallel import count_lines, map_lines, read_lines, write_columns, write_lines
 from knee_nlp.data.steps import Steps
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from knee_nlp.data.files import atomic_file, sha256_file, sha256_text
+from knee_nlp.atomic import atomic_file
+from knee_nlp.data.files import sha256_file, sha256_text
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 

@@ -33,7 +33,7 @@ from itertools import chain
 from pathlib import Path
 
 from knee_nlp.data.extract import sgml_segments
-from knee_nlp.data.files import atomic_file
+from knee_nlp.atomic import atomic_file
 from knee_nlp.data.moses import normalize_punctuation, remove_non_printing, tokenize
 from knee_nlp.data.parallel import count_lines, read_lines
 from knee_nlp.data.recipe import (

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from knee_nlp.atomic import atomic_file
+
 
 def last_epoch_checkpoints(save_dir: Path, last_epoch: int, count: int) -> list[Path]:
     """``checkpoint{E}.pt`` for the last ``count`` epochs up to ``last_epoch``, oldest first."""
@@ -49,7 +51,6 @@ def average_checkpoints(inputs: list[Path], output: Path) -> Path:
         else total // count
         for name, total in totals.items()
     }
-    partial = output.with_name(f".{output.name}.partial")
-    torch.save(state, partial)
-    partial.replace(output)
+    with atomic_file(output) as work:
+        torch.save(state, work)
     return output

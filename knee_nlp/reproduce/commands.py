@@ -14,13 +14,13 @@ Example::
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from knee_nlp.plugin_dir import fairseq_user_dir
 from knee_nlp.reproduce.config import RunConfig
 
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -37,14 +37,6 @@ def to_flags(options: Mapping[str, Any]) -> list[str]:
         flag = "--" + key.replace("_", "-")
         flags += [flag] if value is True else [flag, str(value)]
     return flags
-
-
-def plugin_dir() -> str:
-    """Folder of the ``fairseq_plugin`` package, for ``--user-dir``."""
-    spec = importlib.util.find_spec("fairseq_plugin")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the fairseq_plugin package of knee-nlp is not installed")
-    return str(Path(list(spec.submodule_search_locations)[0]))
 
 
 @dataclass(frozen=True)
@@ -93,7 +85,7 @@ def train_command(run: RunConfig, *, bin_dir: Path, save_dir: Path, seed: int, m
         scheduler["total_num_update"] = max_update
     return [
         sys.executable, "-m", "fairseq_cli.train", str(bin_dir),
-        "--user-dir", plugin_dir(), "--source-lang", source_lang, "--target-lang", target_lang,
+        "--user-dir", str(fairseq_user_dir()), "--source-lang", source_lang, "--target-lang", target_lang,
         *to_flags(train),
         "--lr-scheduler", run.lr_scheduler["name"], *to_flags(scheduler),
         "--max-update", str(max_update), "--max-epoch", f"{run.epochs:g}",
@@ -117,7 +109,7 @@ def generate_command(run: RunConfig, *, bin_dir: Path, source_lang: str, target_
     """The ``fairseq-generate`` argv for the test set; the runner appends ``--path CKPT``."""
     return [
         sys.executable, "-m", "fairseq_cli.generate", str(bin_dir),
-        "--user-dir", plugin_dir(), "--source-lang", source_lang, "--target-lang", target_lang,
+        "--user-dir", str(fairseq_user_dir()), "--source-lang", source_lang, "--target-lang", target_lang,
         "--gen-subset", "test", *to_flags(run.generate),
         # with the default multiple of 8, fairseq-generate silently drops a leftover batch
         "--required-batch-size-multiple", "1",

@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from knee_nlp.atomic import write_text_atomic
 from knee_nlp.budget import updates_for_epochs
 from knee_nlp.reproduce.commands import (dry_count_argv, generate_command, scale_batching,
                                          train_command)
@@ -24,10 +25,9 @@ from knee_nlp.reproduce.config import (SCHEDULES, ConfigError, ExperimentSpec, R
                                        knee_schedule, load_experiment, load_run_config)
 from knee_nlp.reproduce.datasets import DataSource, resolve_data
 from knee_nlp.reproduce.epochs import updates_per_epoch
+from knee_nlp.reproduce.layout import MANIFEST, run_directory
+from knee_nlp.reproduce.report import write_report
 from knee_nlp.reproduce.runner import RunPlan, execute, run_name
-
-MANIFEST = "reproduce.json"
-
 
 class ReproduceError(ValueError):
     """A reproduce request that cannot run as asked (devices, run dir, budgets)."""
@@ -100,8 +100,7 @@ def _check_manifest(run_dir: Path, record: dict) -> None:
         raise ReproduceError(
             f"{run_dir} holds runs of another setup ({', '.join(changed)} differ: "
             f"{ {k: previous[k] for k in changed} }); choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**previous, **record}, indent=2) + "\n")
+    write_text_atomic(path, json.dumps({**previous, **record}, indent=2) + "\n")
 
 
 def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...], run_dir: Path,
@@ -133,7 +132,7 @@ def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...
         generate = generate_command(run, bin_dir=data.bin_dir, source_lang=src, target_lang=tgt,
                                     precision=precision, cpu=cpu)
         for seed in seeds:
-            directory = run_dir / "runs" / run_name(run, seed)
+            directory = run_directory(run_dir, run_name(run, seed))
             train = train_command(run, bin_dir=data.bin_dir, save_dir=directory / "checkpoints",
                                   seed=seed, max_update=max_update, batching=batching,
                                   source_lang=src, target_lang=tgt, precision=precision, cpu=cpu)
@@ -144,8 +143,6 @@ def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...
 
 def reproduce(request: Request) -> Path:
     """Run (or resume) every requested run and write the report; returns the run directory."""
-    from knee_nlp.reproduce.report import write_report
-
     spec = load_experiment(request.experiment, request.config_dir)
     runs = select_runs(spec, request)
     seeds = request.seeds or spec.defaults[request.preset].seeds

@@ -20,7 +20,7 @@ from typing import Any
 from knee_nlp.plotting import plot_curves
 from knee_nlp.reproduce.aggregate import aggregate
 from knee_nlp.reproduce.config import BASELINE_SCHEDULE, SCHEDULES
-from knee_nlp.reproduce.pipeline import MANIFEST
+from knee_nlp.reproduce.layout import MANIFEST, RESULT, RESULTS_JSON, RESULTS_MARKDOWN, run_directories
 from knee_nlp.reproduce.quiet import quiet
 
 
@@ -35,11 +35,11 @@ def load_run_dir(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], l
         raise ReportError(f"{run_dir} is not a knee-nlp reproduce run directory (no {MANIFEST})")
     manifest = json.loads(manifest_path.read_text())
     results, unfinished = [], []
-    for directory in sorted((run_dir / "runs").glob("*")):
-        result = directory / "result.json"
+    for directory in run_directories(run_dir):
+        result = directory / RESULT
         if result.is_file():
             results.append(json.loads(result.read_text()))
-        elif directory.is_dir():
+        else:
             unfinished.append(directory.name)
     if not results:
         raise ReportError(f"{run_dir} has no finished run yet (unfinished: {unfinished})")
@@ -216,9 +216,9 @@ def write_report(run_dir: Path) -> dict[str, Path]:
                                           "averaged_checkpoints", "test")} for r in results],
         "unfinished_runs": unfinished,
     }
-    json_path = run_dir / "results.json"
+    json_path = run_dir / RESULTS_JSON
     json_path.write_text(json.dumps(summary, indent=2) + "\n")
-    markdown = run_dir / "results.md"
+    markdown = run_dir / RESULTS_MARKDOWN
     markdown.write_text(_markdown(manifest, rows, results, unfinished))
     with quiet():
         plots = _plots(run_dir, manifest, rows, results)

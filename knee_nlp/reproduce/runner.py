@@ -29,9 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from knee_nlp.atomic import write_text_atomic
 from knee_nlp.reproduce.averaging import average_checkpoints, last_epoch_checkpoints
 from knee_nlp.reproduce.commands import Batching
 from knee_nlp.reproduce.config import RunConfig
+from knee_nlp.reproduce.layout import (CHECKPOINTS, GENERATE_LOG, PLAN, RESULT, TRAIN_LOG,
+                                       TRAINED)
 from knee_nlp.reproduce.logs import parse_training_log
 from knee_nlp.reproduce.scoring import score_generate_output
 
@@ -59,7 +62,7 @@ class RunPlan:
 
     @property
     def save_dir(self) -> Path:
-        return self.directory / "checkpoints"
+        return self.directory / CHECKPOINTS
 
     def record(self) -> dict[str, Any]:
         return {
@@ -79,14 +82,8 @@ def run_name(run: RunConfig, seed: int) -> str:
     return f"{run.schedule}-{run.budget}-seed{seed}"
 
 
-def _write_json(path: Path, data: Any) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    partial.replace(path)
-
-
 def _check_plan(plan: RunPlan) -> None:
-    path = plan.directory / "plan.json"
+    path = plan.directory / PLAN
     record = plan.record()
     if path.is_file():
         previous = json.loads(path.read_text())
@@ -98,7 +95,7 @@ def _check_plan(plan: RunPlan) -> None:
                            "that run directory to start it again")
     else:
         plan.directory.mkdir(parents=True, exist_ok=True)
-        _write_json(path, record)
+        write_text_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
 def _stream(argv: list[str], log: Path, *, total: int | None, desc: str, mode: str) -> None:
@@ -147,7 +144,7 @@ def resume_point(save_dir: Path) -> Path | None:
 
 
 def _train(plan: RunPlan) -> None:
-    log = plan.directory / "train.log"
+    log = plan.directory / TRAIN_LOG
     start = resume_point(plan.save_dir)
     argv = list(plan.train_argv)
     if start is not None and start.name != "checkpoint_last.pt":
@@ -160,7 +157,7 @@ def _train(plan: RunPlan) -> None:
     if reached != plan.max_update:
         raise RunError(f"{plan.name}: fairseq-train stopped at {reached} updates, the budget is "
                        f"{plan.max_update}; see {log}")
-    (plan.directory / "TRAINED").touch()
+    (plan.directory / TRAINED).touch()
 
 
 def _final_checkpoint(plan: RunPlan) -> tuple[Path, list[str]]:
@@ -180,15 +177,15 @@ def execute(plan: RunPlan, *, target_lang: str, test_pairs: int) -> dict[str, An
     ``test_pairs`` is the size of the test set: a generate output that scores fewer sentences
     is an error, never a partial result.
     """
-    result_path = plan.directory / "result.json"
+    result_path = plan.directory / RESULT
     _check_plan(plan)
     if result_path.is_file():
         print(f"{plan.name}: finished earlier, reusing {result_path}", flush=True)
         return json.loads(result_path.read_text())
-    if not (plan.directory / "TRAINED").is_file():
+    if not (plan.directory / TRAINED).is_file():
         _train(plan)
     checkpoint, averaged = _final_checkpoint(plan)
-    generate_log = plan.directory / "generate.log"
+    generate_log = plan.directory / GENERATE_LOG
     argv = [*plan.generate_argv, "--path", str(checkpoint)]
     print(f"{plan.name}: generating the test set with {checkpoint.name}", flush=True)
     _stream(argv, generate_log, total=None, desc=plan.name, mode="w")
@@ -197,7 +194,7 @@ def execute(plan: RunPlan, *, target_lang: str, test_pairs: int) -> dict[str, An
     if scores["sentences"] != test_pairs:
         raise RunError(f"{plan.name}: fairseq-generate translated {scores['sentences']} of the "
                        f"{test_pairs} test sentences; see {generate_log}")
-    curves = parse_training_log((plan.directory / "train.log").read_text(encoding="utf-8"))
+    curves = parse_training_log((plan.directory / TRAIN_LOG).read_text(encoding="utf-8"))
     result = {
         **plan.record(),
         "name": plan.name,
@@ -211,5 +208,5 @@ def execute(plan: RunPlan, *, target_lang: str, test_pairs: int) -> dict[str, An
             "valid_bleu": curves.valid_points("bleu"),
         },
     }
-    _write_json(result_path, result)
+    write_text_atomic(result_path, json.dumps(result, indent=2) + "\n")
     return result
