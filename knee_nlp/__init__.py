@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from knee_nlp.budget import batches_per_epoch, global_batch_size, updates_for_epochs, updates_per_epoch
+from knee_nlp.budget import batches_per_epoch, global_batch_size, updates_for_epochs, updates_from_batches
 from knee_nlp.schedule import DEFAULT_EXPLORE_RATIO, KneeSchedule, explore_steps_from_ratio, knee_lr
 
 __version__ = "0.1.0"
@@ -27,7 +27,7 @@ __all__ = [
     "global_batch_size",
     "knee_lr",
     "updates_for_epochs",
-    "updates_per_epoch",
+    "updates_from_batches",
 ]
 
 

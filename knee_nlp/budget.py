@@ -4,9 +4,9 @@ Every schedule in this project counts *optimizer updates*. These helpers turn th
 user knows (examples, batch size, epochs, processes, gradient accumulation) into updates, with
 the same rounding the frameworks use.
 
->>> updates_per_epoch(num_batches=1100, update_freq=2)
+>>> updates_from_batches(num_batches=1100, update_freq=2)
 550
->>> updates_for_epochs(50, updates_per_epoch=550)
+>>> updates_for_epochs(50, epoch_updates=550)
 27500
 """
 
@@ -17,7 +17,7 @@ import math
 from knee_nlp.validation import check_step_count
 
 
-def updates_per_epoch(num_batches: int, update_freq: int = 1, num_processes: int = 1) -> int:
+def updates_from_batches(num_batches: int, update_freq: int = 1, num_processes: int = 1) -> int:
     """Optimizer updates in one epoch of ``num_batches`` batches (summed over all processes).
 
     Each process sees ``ceil(num_batches / num_processes)`` batches and steps once every
@@ -36,11 +36,11 @@ def batches_per_epoch(num_examples: int, batch_size: int, drop_last: bool = Fals
     return examples // size if drop_last else math.ceil(examples / size)
 
 
-def updates_for_epochs(epochs: float, updates_per_epoch: int) -> int:
-    """Total updates for ``epochs`` (may be fractional) at ``updates_per_epoch``; rounds up."""
+def updates_for_epochs(epochs: float, epoch_updates: int) -> int:
+    """Total updates for ``epochs`` (may be fractional) at ``epoch_updates`` per epoch; rounds up."""
     if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not epochs > 0:
         raise ValueError(f"epochs must be a number > 0, got {epochs!r}")
-    per_epoch = check_step_count("updates_per_epoch", updates_per_epoch, minimum=1)
+    per_epoch = check_step_count("epoch_updates", epoch_updates, minimum=1)
     return math.ceil(epochs * per_epoch)
 
 

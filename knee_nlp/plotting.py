@@ -1,4 +1,7 @@
-"""PNG plots of LR curves (and any other per-step curves) with matplotlib's Agg backend.
+"""PNG plots of LR curves (and any other per-step curves) with matplotlib's object API.
+
+Figures are ``matplotlib.figure.Figure`` objects saved directly, never pyplot figures: the global
+backend of the calling process is left alone.
 
 >>> from knee_nlp.curves import schedule_curves
 >>> from knee_nlp.schedule import KneeSchedule
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def plot_curves(
@@ -25,26 +29,31 @@ def plot_curves(
 
     ``markers`` draws labelled vertical lines (for example phase boundaries).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    fig, ax = new_figure()
     for name, (xs, ys) in curves.items():
         ax.plot(list(xs), list(ys), label=name, linewidth=2.0 if name == "knee" else 1.3)
     for label, x in (markers or {}).items():
         ax.axvline(x, color="grey", linestyle=":", linewidth=1)
         ax.annotate(label, (x, 1.0), xycoords=("data", "axes fraction"), rotation=90,
                     va="top", ha="right", fontsize=7, color="grey")
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return save_figure(fig, ax, path)
+
+
+def new_figure() -> tuple[Any, Any]:
+    """A detached ``Figure`` (no pyplot, no backend switch) and its one ``Axes``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), dpi=120)
+    return fig, fig.subplots()
+
+
+def save_figure(fig: Any, ax: Any, path: str | Path) -> Path:
+    """Add grid and legend, lay out and write ``fig`` as a PNG at ``path``; return the path."""
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path

@@ -9,7 +9,7 @@ consumes ``B * P * K`` sequences (the global batch). The data position of a run 
 one number, the micro-batches consumed so far, which the checkpoint stores.
 
 >>> order = BatchOrder(num_examples=1000, batch_size=4, num_processes=2, rank=0, accumulation=3, seed=0)
->>> order.micro_batches_per_epoch, order.updates_per_epoch
+>>> order.micro_batches_per_epoch, order.updates_in_data_epoch
 (123, 41)
 """
 
@@ -48,7 +48,7 @@ class BatchOrder:
         return per_process // self.accumulation * self.accumulation
 
     @property
-    def updates_per_epoch(self) -> int:
+    def updates_in_data_epoch(self) -> int:
         return self.micro_batches_per_epoch // self.accumulation
 
     def indices(self, start: int = 0) -> Iterator[torch.Tensor]:

@@ -51,7 +51,6 @@ NEWS_COMMENTARY = ("v9", "v12")
 VALID_CHOICES = ("newstest2013", "train-split")
 VALID_EVERY = 100
 CLEAN_RULES = {"ratio": 1.5, "min_length": 1, "max_length": 250}
-TEST_SEGMENTS = 3003
 _SIDE = {SOURCE: "src", TARGET: "ref"}
 
 

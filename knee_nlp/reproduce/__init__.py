@@ -6,7 +6,7 @@ One job per module:
 * :mod:`~knee_nlp.reproduce.datasets`: find, check, subset and binarize the data
   (:mod:`~knee_nlp.reproduce.synthetic` when there is none)
 * :mod:`~knee_nlp.reproduce.epochs`: epochs to updates with fairseq's own batching
-* :mod:`~knee_nlp.reproduce.commands`: fairseq-train / fairseq-generate command lines
+* :mod:`~knee_nlp.reproduce.fairseq_commands`: fairseq-train / fairseq-generate command lines
 * :mod:`~knee_nlp.reproduce.runner`: one resumable run
 * :mod:`~knee_nlp.reproduce.pipeline`: all runs of one ``knee-nlp reproduce`` call
 * :mod:`~knee_nlp.reproduce.averaging`, :mod:`~knee_nlp.reproduce.scoring` and

@@ -2,13 +2,13 @@
 
 fairseq's epoch length depends on the data, ``--max-tokens``, ``--required-batch-size-multiple``,
 the model's maximum positions (long pairs are skipped), the number of GPUs the batches are
-sharded over and ``--update-freq``. Rather than estimating, :func:`updates_per_epoch` builds the
+sharded over and ``--update-freq``. Rather than estimating, :func:`count_epoch_updates` builds the
 same batch iterator ``fairseq-train`` builds and counts it; the Knee horizon
-(``--total-num-update``) and ``--max-update`` are then ``epochs x updates_per_epoch``.
+(``--total-num-update``) and ``--max-update`` are then ``epochs x count_epoch_updates(...)``.
 
 Example::
 
-    per_epoch = updates_per_epoch(["data-bin", "--arch", "transformer_iwslt_de_en",
+    per_epoch = count_epoch_updates(["data-bin", "--arch", "transformer_iwslt_de_en",
                                    "--max-tokens", "4096"], update_freq=1, num_processes=1)
 """
 
@@ -48,7 +48,7 @@ def _count_batches(train_argv: list[str]) -> int:
     return len(iterator)
 
 
-def updates_per_epoch(train_argv: list[str], *, update_freq: int, num_processes: int) -> int:
+def count_epoch_updates(train_argv: list[str], *, update_freq: int, num_processes: int) -> int:
     """Optimizer updates per epoch with the batches sharded over ``num_processes`` GPUs."""
-    return budget.updates_per_epoch(count_batches(train_argv), update_freq=update_freq,
+    return budget.updates_from_batches(count_batches(train_argv), update_freq=update_freq,
                                     num_processes=num_processes)

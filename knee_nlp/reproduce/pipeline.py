@@ -19,12 +19,12 @@ from pathlib import Path
 
 from knee_nlp.atomic import write_text_atomic
 from knee_nlp.budget import updates_for_epochs
-from knee_nlp.reproduce.commands import (dry_count_argv, generate_command, scale_batching,
+from knee_nlp.reproduce.fairseq_commands import (dry_count_argv, generate_command, scale_batching,
                                          train_command)
 from knee_nlp.reproduce.config import (SCHEDULES, ConfigError, ExperimentSpec, RunConfig,
                                        knee_schedule, load_experiment, load_run_config)
 from knee_nlp.reproduce.datasets import DataSource, resolve_data
-from knee_nlp.reproduce.epochs import updates_per_epoch
+from knee_nlp.reproduce.epochs import count_epoch_updates
 from knee_nlp.reproduce.layout import MANIFEST, run_directory
 from knee_nlp.reproduce.report import write_report
 from knee_nlp.reproduce.runner import RunPlan, execute, run_name
@@ -115,7 +115,7 @@ def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...
                                     source_lang=src, target_lang=tgt)
         key = tuple(count_argv)
         if key not in per_epoch_cache:
-            per_epoch_cache[key] = updates_per_epoch(count_argv, update_freq=batching.update_freq,
+            per_epoch_cache[key] = count_epoch_updates(count_argv, update_freq=batching.update_freq,
                                                      num_processes=gpus)
         per_epoch = per_epoch_cache[key]
         max_update = updates_for_epochs(run.epochs, per_epoch)
@@ -165,7 +165,7 @@ def reproduce(request: Request) -> Path:
     plans = plan_runs(spec, runs, seeds, run_dir, data, request.gpus, request.precision, cpu)
     for plan in plans:
         print(f"plan {plan.name}: {plan.max_update} updates ({plan.config.epochs:g} epochs x "
-              f"{plan.updates_per_epoch}), global batch {plan.batching.global_tokens} tokens",
+              f"{plan.epoch_updates}), global batch {plan.batching.global_tokens} tokens",
               flush=True)
         if request.dry_run:
             print("  " + shlex.join(plan.train_argv), flush=True)

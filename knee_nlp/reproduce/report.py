@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from knee_nlp.plotting import plot_curves
+from knee_nlp.plotting import new_figure, plot_curves, save_figure
 from knee_nlp.reproduce.aggregate import aggregate
 from knee_nlp.reproduce.config import BASELINE_SCHEDULE, SCHEDULES
 from knee_nlp.reproduce.layout import MANIFEST, RESULT, RESULTS_JSON, RESULTS_MARKDOWN, run_directories
@@ -157,23 +157,14 @@ def _mean_curve(runs: list[dict], key: str) -> tuple[list[int], list[float]]:
 
 
 def _plot_bleu_vs_budget(rows: dict, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    fig, ax = new_figure()
     for schedule in sorted({s for _, s in rows}, key=_order):
         points = sorted((r["epochs"], r["bleu_tokenized"]) for (_, s), r in rows.items()
                         if s == schedule)
         ax.errorbar([p[0] for p in points], [p[1]["mean"] for p in points],
                     yerr=[p[1]["std"] for p in points], marker="o", capsize=3, label=schedule)
     ax.set(title=title, xlabel="budget (epochs)", ylabel="test BLEU (tokenized)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, ax, path)
 
 
 def _plots(run_dir: Path, manifest: dict, rows: dict, results: list[dict]) -> list[Path]:

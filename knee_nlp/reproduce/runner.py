@@ -31,7 +31,7 @@ from typing import Any
 
 from knee_nlp.atomic import write_text_atomic
 from knee_nlp.reproduce.averaging import average_checkpoints, last_epoch_checkpoints
-from knee_nlp.reproduce.commands import Batching
+from knee_nlp.reproduce.fairseq_commands import Batching
 from knee_nlp.reproduce.config import RunConfig
 from knee_nlp.reproduce.layout import (CHECKPOINTS, GENERATE_LOG, PLAN, RESULT, TRAIN_LOG,
                                        TRAINED)
@@ -50,7 +50,7 @@ class RunPlan:
     config: RunConfig
     seed: int
     directory: Path
-    updates_per_epoch: int
+    epoch_updates: int
     max_update: int
     batching: Batching
     train_argv: list[str]
@@ -69,7 +69,7 @@ class RunPlan:
             "config": str(self.config.path), "schedule": self.config.schedule,
             "budget": self.config.budget, "epochs": self.config.epochs, "seed": self.seed,
             "peak_lr": self.config.peak_lr, "lr_scheduler": self.config.lr_scheduler,
-            "updates_per_epoch": self.updates_per_epoch, "max_update": self.max_update,
+            "updates_per_epoch": self.epoch_updates, "max_update": self.max_update,
             "batching": {"gpus": self.batching.gpus, "max_tokens": self.batching.max_tokens,
                          "update_freq": self.batching.update_freq,
                          "global_tokens": self.batching.global_tokens},
@@ -151,7 +151,7 @@ def _train(plan: RunPlan) -> None:
         argv += ["--restore-file", str(start)]
     print(f"{plan.name}: {f'resuming from {start.name}' if start else 'training'} "
           f"({plan.max_update} updates = {plan.config.epochs:g} epochs x "
-          f"{plan.updates_per_epoch} updates/epoch)", flush=True)
+          f"{plan.epoch_updates} updates/epoch)", flush=True)
     _stream(argv, log, total=plan.max_update, desc=plan.name, mode="a")
     reached = parse_training_log(log.read_text(encoding="utf-8")).last_update
     if reached != plan.max_update:

@@ -71,7 +71,7 @@ def test_one_update_consumes_one_global_batch_of_distinct_sequences(
     epoch = torch.cat(
         [torch.cat(list(itertools.islice(o.indices(), o.micro_batches_per_epoch))) for o in orders]
     )
-    assert len(set(epoch.tolist())) == len(epoch) == orders[0].updates_per_epoch * len(rows)
+    assert len(set(epoch.tolist())) == len(epoch) == orders[0].updates_in_data_epoch * len(rows)
 
 
 def test_resuming_at_a_position_continues_the_same_order() -> None:

@@ -1,4 +1,5 @@
-"""Baseline formulas against the frameworks, and the import boundary of the core package."""
+"""Baseline formulas against transformers (inverse_sqrt against fairseq: tests/fairseq_plugin), and the
+import boundary of the core package."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
-from knee_nlp.baselines import cosine_lr, inverse_sqrt_lr, linear_lr
+from knee_nlp.baselines import cosine_lr, linear_lr
 
 
 def lambda_trace(factory, steps: int) -> list[float]:
@@ -30,14 +31,6 @@ def test_linear_and_cosine_match_transformers() -> None:
     assert [cosine_lr(s, peak_lr=1.0, total_steps=40, warmup_steps=5) for s in range(41)] == pytest.approx(cosine)
     # Past the budget transformers' cosine rises again; ours holds 0 like Knee does.
     assert cosine_lr(45, peak_lr=1.0, total_steps=40, warmup_steps=5) == 0.0
-
-
-def test_inverse_sqrt_matches_fairseq_formula() -> None:
-    # fairseq: lr = warmup_init + step * (peak - warmup_init) / W during warmup, then
-    # peak * sqrt(W) / sqrt(step).
-    assert inverse_sqrt_lr(2, peak_lr=1.0, warmup_steps=4, warmup_init_lr=0.2) == pytest.approx(0.6)
-    assert inverse_sqrt_lr(4, peak_lr=1.0, warmup_steps=4) == pytest.approx(1.0)
-    assert inverse_sqrt_lr(400, peak_lr=5e-4, warmup_steps=4) == pytest.approx(5e-5)
 
 
 def test_core_never_imports_fairseq_or_transformers() -> None:

@@ -58,3 +58,15 @@ def test_console_script_help_documents_every_flag() -> None:
     for flag in ("--peak-lr", "--total-steps", "--warmup-steps", "--explore-steps", "--explore-ratio",
                  "--warmup-init-lr", "--end-lr", "--baselines", "--output", "--overwrite"):
         assert flag in result.stdout
+
+
+def test_plots_leave_the_global_backend_alone(tmp_path: Path) -> None:
+    code = (
+        "import sys, matplotlib; matplotlib.use('svg'); "
+        "from knee_nlp.plotting import plot_curves; "
+        f"plot_curves({{'a': ([0, 1], [1, 0])}}, {str(tmp_path / 'a.png')!r}, title='t', ylabel='y'); "
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
+        "assert 'matplotlib.pyplot' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"

@@ -15,6 +15,7 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from fairseq.optim.lr_scheduler import LR_SCHEDULER_DATACLASS_REGISTRY, LR_SCHEDULER_REGISTRY, build_lr_scheduler
 from fairseq_plugin.cli import PLUGIN_DIR, check_knee_arguments, with_hydra_user_dir, with_user_dir
 from fairseq_plugin.knee_scheduler import KneeConfigError, KneeLRSchedule, KneeLRScheduleConfig
+from knee_nlp.baselines import inverse_sqrt_lr
 from knee_nlp.schedule import KneeSchedule
 
 BASE = ["data-bin", "--arch", "transformer", "--optimizer", "adam"]
@@ -121,7 +122,18 @@ def test_bad_input_fails_at_construction_naming_the_flag(flags, message):
 
 
 def test_console_script_checks_ignore_other_schedulers():
-    check_knee_arguments([*BASE, "--lr", "1e-3", "--lr-scheduler", "inverse_sqrt"])
+    assert check_knee_arguments([*BASE, "--lr", "1e-3", "--lr-scheduler", "inverse_sqrt"]) is None
+    with pytest.raises(KneeConfigError):
+        check_knee_arguments([*BASE, "--lr", "1e-3", "--lr-scheduler", "knee"])
+
+
+@pytest.mark.parametrize(("warmup", "init"), [(4, 0.0), (4, 1e-7), (1, 0.0), (8, 2e-4)])
+def test_inverse_sqrt_baseline_is_fairseqs_scheduler(warmup, init):
+    fairseq_scheduler = build("--lr-scheduler", "inverse_sqrt", "--lr", "5e-4", "--warmup-updates", str(warmup),
+                              "--warmup-init-lr", str(init))
+    fairseq_lrs = [fairseq_scheduler.step_update(step) for step in range(60)]
+    ours = [inverse_sqrt_lr(step, peak_lr=5e-4, warmup_steps=warmup, warmup_init_lr=init) for step in range(60)]
+    assert ours == pytest.approx(fairseq_lrs, rel=1e-12, abs=1e-18)
 
 
 def test_plugin_user_dir_is_added_unless_the_user_gives_one():

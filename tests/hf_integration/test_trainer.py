@@ -3,6 +3,7 @@ the core Knee value, with gradient accumulation, epochs or max_steps, bf16, skip
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import ModuleType
 
@@ -18,12 +19,17 @@ PEAK = 1e-3
 NUM_EXAMPLES = 50  # 13 batches of 4 per epoch: the last batch and accumulation window are partial
 
 
+def expected_warmup(warmup_steps: float, total: int) -> int:
+    """transformers' documented rule, written out: a float in (0, 1) is a ratio rounded up."""
+    return math.ceil(warmup_steps * total) if 0 < warmup_steps < 1 else int(warmup_steps)
+
+
 def expected_schedule(trainer: KneeTrainer) -> KneeSchedule:
     total = trainer.state.max_steps
     return KneeSchedule(
         peak_lr=PEAK,
         total_steps=total,
-        warmup_steps=trainer.args.get_warmup_steps(total),
+        warmup_steps=expected_warmup(trainer.args.warmup_steps, total),
         explore_steps=trainer.args.explore_steps,
         explore_ratio=trainer.args.explore_ratio,
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from knee_nlp.reproduce.commands import (Batching, generate_command, scale_batching, to_flags,
+from knee_nlp.reproduce.fairseq_commands import (Batching, generate_command, scale_batching, to_flags,
                                          train_command)
 from knee_nlp.reproduce.config import load_experiment, load_run_config
 
