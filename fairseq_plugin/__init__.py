@@ -12,6 +12,9 @@ Usage::
 """
 
 from fairseq_plugin import checkpoint_compat
+# The startup hook (_knee_nlp_fairseq_hook) may have loaded and registered knee_scheduler before
+# this package: the `from ... import` form binds it as an attribute here in both cases.
+from fairseq_plugin import knee_scheduler
 from fairseq_plugin.knee_scheduler import KneeConfigError, KneeLRSchedule, KneeLRScheduleConfig
 
 checkpoint_compat.install()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -33,6 +34,9 @@ TINY_TRANSFORMER = [
     "--log-format", "json", "--log-interval", "1", "--no-progress-bar",
     "--disable-validation", "--no-epoch-checkpoints",
 ]
+
+# fairseq-generate on the tiny test split (add DATA and --path CHECKPOINT).
+GENERATE = ["--gen-subset", "test", "--beam", "2", "--max-len-b", "10", "--batch-size", "200", "--cpu"]
 
 
 @dataclass
@@ -66,6 +70,48 @@ def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORCH_FORCE_")}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     return env
+
+
+def logged(schedule, updates) -> dict[int, str]:
+    """The LR strings fairseq prints (``{:g}``) for ``updates`` under a ``KneeSchedule``."""
+    return {n: f"{schedule(n):g}" for n in updates}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for ``--distributed-init-method``)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def two_cpu_ranks() -> list[str]:
+    """fairseq flags for two ``--distributed-no-spawn`` CPU processes (add ``--distributed-rank``)."""
+    return [
+        "--distributed-world-size", "2", "--distributed-backend", "gloo", "--ddp-backend",
+        "legacy_ddp", "--distributed-no-spawn",
+        "--distributed-init-method", f"tcp://127.0.0.1:{free_port()}",
+    ]
+
+
+# fairseq lowers the root logger to WARNING on ranks > 0; raising the progress-bar logger back to
+# INFO makes rank 1 print its own per-update records too. Append the code that starts training.
+RANK_LOGGING = (
+    "import logging, sys; logging.getLogger('fairseq.logging.progress_bar').setLevel(logging.INFO); "
+)
+
+
+def tiny_hydra_overrides(data: Path, save_dir: Path, max_update: int) -> list[str]:
+    """Overrides that run ``configs/fairseq/iwslt14_knee.yaml`` on the tiny data and model on CPU."""
+    return [
+        f"task.data={data}", "common.cpu=true", "common.log_interval=1",
+        "common.no_progress_bar=true", f"checkpoint.save_dir={save_dir}",
+        "task.eval_bleu=false", "dataset.disable_validation=true", "dataset.max_tokens=1024",
+        "dataset.num_workers=0", f"optimization.max_update={max_update}",
+        "lr_scheduler.warmup_updates=2",
+        "+model.encoder_layers=1", "+model.decoder_layers=1", "+model.encoder_embed_dim=64",
+        "+model.decoder_embed_dim=64", "+model.encoder_ffn_embed_dim=128",
+        "+model.decoder_ffn_embed_dim=128",
+    ]
 
 
 def command(name: str) -> str:
@@ -107,10 +153,11 @@ class FairseqTools:
     def argv(self, name: str, args: Sequence[object]) -> list[str]:
         return [command(name), *map(str, args)]
 
-    def run(self, name: str, args: Sequence[object], cwd: Path | None = None) -> FairseqRun:
-        """Run ``name`` to completion with stdout and stderr merged."""
+    def run(self, name: str, args: Sequence[object], cwd: Path | None = None,
+            env: dict[str, str] | None = None) -> FairseqRun:
+        """Run ``name`` to completion with stdout and stderr merged (``env``: extra variables)."""
         result = subprocess.run(
-            self.argv(name, args), cwd=cwd, env=clean_env(), stdout=subprocess.PIPE,
+            self.argv(name, args), cwd=cwd, env=clean_env() | (env or {}), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, timeout=300,
         )
         return FairseqRun(result.returncode, result.stdout)
@@ -121,6 +168,12 @@ class FairseqTools:
             [sys.executable, "-c", code, *map(str, args)], env=clean_env(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
+
+    def run_ranks(self, code: str, args: Sequence[object], ranks: int = 2) -> list[FairseqRun]:
+        """``python -c code args... --distributed-rank r`` for every rank at once; their results."""
+        processes = [self.popen_python(code, [*args, "--distributed-rank", rank]) for rank in range(ranks)]
+        outputs = [process.communicate(timeout=300)[0] for process in processes]
+        return [FairseqRun(process.returncode, output) for process, output in zip(processes, outputs)]
 
     @staticmethod
     def parse_lrs(output: str) -> dict[int, str]:

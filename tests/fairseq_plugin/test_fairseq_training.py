@@ -7,7 +7,6 @@ Every run trains the tiny transformer on real IWSLT'14 text and logs each update
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,9 @@ import torch
 
 from fairseq_plugin.cli import PLUGIN_DIR
 from knee_nlp.schedule import KneeSchedule
+from tests.fairseq_plugin.conftest import (
+    GENERATE, RANK_LOGGING, logged, tiny_hydra_overrides, two_cpu_ranks,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +26,6 @@ PEAK = 1e-3
 KNEE_FLAGS = ["--lr", PEAK, "--lr-scheduler", "knee", "--warmup-updates", 4,
               "--explore-updates", 10, "--total-num-update", 24]
 KNEE = KneeSchedule(peak_lr=PEAK, total_steps=24, warmup_steps=4, explore_steps=10)
-
-
-def logged(schedule: KneeSchedule, updates) -> dict[int, str]:
-    """The LR strings fairseq prints for ``updates`` under ``schedule``."""
-    return {n: f"{schedule(n):g}" for n in updates}
 
 
 @pytest.fixture(scope="module")
@@ -78,39 +75,20 @@ def test_update_freq_two_steps_the_schedule_once_per_optimizer_update(fairseq_to
     assert run.lrs() == logged(schedule, range(1, 13))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# fairseq lowers the root logger to WARNING on ranks > 0; raising the progress-bar logger back
-# to INFO makes rank 1 print its own per-update records too. Nothing else is changed.
-RANK_LAUNCHER = (
-    "import logging, sys; logging.getLogger('fairseq.logging.progress_bar').setLevel(logging.INFO); "
-    "from fairseq_plugin.cli import train; train(sys.argv[1:])"
-)
+RANK_LAUNCHER = RANK_LOGGING + "from fairseq_plugin.cli import train; train(sys.argv[1:])"
 
 
 def test_two_process_ddp_ranks_use_the_same_lr(fairseq_tools, tmp_path):
     schedule = KneeSchedule(peak_lr=PEAK, total_steps=10, warmup_steps=2, explore_steps=4)
     args = [
         *fairseq_tools.train_args, "--lr", PEAK, "--lr-scheduler", "knee", "--warmup-updates", 2,
-        "--explore-updates", 4, "--max-update", 10, "--save-dir", tmp_path,
-        "--distributed-world-size", 2, "--distributed-backend", "gloo", "--ddp-backend",
-        "legacy_ddp", "--distributed-no-spawn",
-        "--distributed-init-method", f"tcp://127.0.0.1:{_free_port()}",
+        "--explore-updates", 4, "--max-update", 10, "--save-dir", tmp_path, *two_cpu_ranks(),
     ]
-    ranks = [
-        fairseq_tools.popen_python(RANK_LAUNCHER, [*args, "--distributed-rank", rank])
-        for rank in (0, 1)
-    ]
-    outputs = [process.communicate(timeout=300)[0] for process in ranks]
-    for process, output in zip(ranks, outputs):
-        assert process.returncode == 0, output[-3000:]
-    rank0, rank1 = (fairseq_tools.parse_lrs(output) for output in outputs)
-    assert rank0 == rank1 == logged(schedule, range(1, 11))
-    assert "distributed init (rank 1)" in outputs[1]
+    ranks = fairseq_tools.run_ranks(RANK_LAUNCHER, args)
+    for rank in ranks:
+        assert rank.returncode == 0, rank.output[-3000:]
+    assert ranks[0].lrs() == ranks[1].lrs() == logged(schedule, range(1, 11))
+    assert "distributed init (rank 1)" in ranks[1].output
 
 
 def test_explore_zero_equals_polynomial_decay_in_training(fairseq_tools, tmp_path):
@@ -128,9 +106,6 @@ def test_explore_zero_equals_polynomial_decay_in_training(fairseq_tools, tmp_pat
     assert len(knee.updates) == 16
     assert knee.lrs() == poly.lrs()
     assert [r["loss"] for r in knee.updates] == [r["loss"] for r in poly.updates]
-
-
-GENERATE = ["--gen-subset", "test", "--beam", 2, "--max-len-b", 10, "--batch-size", 200, "--cpu"]
 
 
 def test_generate_loads_the_trained_checkpoint_under_torch_weights_only_default(fairseq_tools, knee_run):
@@ -161,13 +136,7 @@ def test_hydra_train_with_the_example_yaml(fairseq_tools, tmp_path):
     schedule = KneeSchedule(peak_lr=5e-4, total_steps=12, warmup_steps=2, explore_ratio=0.5)
     run = fairseq_tools.run("knee-fairseq-hydra-train", [
         "--config-dir", REPO_ROOT / "configs" / "fairseq", "--config-name", "iwslt14_knee",
-        f"task.data={fairseq_tools.data}", "common.cpu=true", "common.log_interval=1",
-        "common.no_progress_bar=true", f"checkpoint.save_dir={tmp_path / 'ckpt'}",
-        "task.eval_bleu=false", "dataset.disable_validation=true", "dataset.max_tokens=1024",
-        "dataset.num_workers=0", "optimization.max_update=12", "lr_scheduler.warmup_updates=2",
-        "+model.encoder_layers=1", "+model.decoder_layers=1", "+model.encoder_embed_dim=64",
-        "+model.decoder_embed_dim=64", "+model.encoder_ffn_embed_dim=128",
-        "+model.decoder_ffn_embed_dim=128",
+        *tiny_hydra_overrides(fairseq_tools.data, tmp_path / "ckpt", max_update=12),
     ], cwd=tmp_path)
     assert run.returncode == 0, run.output[-3000:]
     assert run.lrs() == logged(schedule, range(1, 13))
