@@ -1,0 +1,147 @@
+"""What the Knee schedule costs: per LR update, and end to end in ``fairseq-train``.
+
+1. **Per update, in one process, one run.** The scheduler objects the hosts build themselves:
+   fairseq's ``--lr-scheduler knee`` vs its ``inverse_sqrt`` (``build_lr_scheduler`` on the parsed
+   ``fairseq-train`` flags, a real Adam, ``step_update(k)``), and
+   ``get_knee_schedule_with_warmup`` vs transformers' ``get_linear_schedule_with_warmup``
+   (``scheduler.step()`` on a real AdamW). The two sides alternate in rounds; the median
+   nanoseconds per update is reported.
+2. **End to end.** ``fairseq-train`` on the same binarized data with only the scheduler flags
+   changed, knee and inverse_sqrt runs interleaved; words/s is read from fairseq's own log
+   (``wps`` of the epoch line) and reported as the knee / inverse_sqrt ratio (target >= 0.99).
+
+Usage (Markdown to stdout)::
+
+    python bench/bench_scheduler_cost.py --data-bin multi30k.de-en/data-bin --updates 60 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+TOTAL = 100_000
+#: the flags every fairseq scheduler shares here; only --lr-scheduler and its own flags differ
+FAIRSEQ_SCHEDULES = {
+    "knee": ["--lr-scheduler", "knee", "--explore-ratio", "0.5"],
+    "inverse_sqrt": ["--lr-scheduler", "inverse_sqrt"],
+}
+
+
+def _fairseq_steppers() -> dict[str, Callable[[int], object]]:
+    import fairseq_plugin  # noqa: F401  registers knee
+    from fairseq import optim, options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.optim.lr_scheduler import build_lr_scheduler
+
+    steppers = {}
+    for name, flags in FAIRSEQ_SCHEDULES.items():
+        argv = ["data-bin", "--arch", "transformer", "--optimizer", "adam", "--lr", "5e-4",
+                "--warmup-updates", "4000", "--max-update", str(TOTAL), *flags]
+        cfg = convert_namespace_to_omegaconf(
+            options.parse_args_and_arch(options.get_training_parser(), input_args=argv))
+        optimizer = optim.build_optimizer(cfg.optimizer, [torch.nn.Parameter(torch.zeros(2))])
+        steppers[f"fairseq {name}"] = build_lr_scheduler(cfg.lr_scheduler, optimizer).step_update
+    return steppers
+
+
+def _hf_steppers() -> dict[str, Callable[[int], object]]:
+    from transformers import get_linear_schedule_with_warmup
+
+    from hf_integration import get_knee_schedule_with_warmup
+
+    def stepper(factory: Callable[..., torch.optim.lr_scheduler.LRScheduler]) -> Callable[[int], None]:
+        optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=5e-4)
+        scheduler = factory(optimizer, 4000, TOTAL)
+        return lambda _step: scheduler.step()
+
+    return {"transformers linear": stepper(get_linear_schedule_with_warmup),
+            "hf_integration knee": stepper(get_knee_schedule_with_warmup)}
+
+
+def per_update_ns(steppers: dict[str, Callable[[int], object]], updates: int,
+                  rounds: int) -> dict[str, list[float]]:
+    """Nanoseconds per call of each stepper, ``rounds`` alternating rounds of ``updates`` calls."""
+    timings: dict[str, list[float]] = {name: [] for name in steppers}
+    step = 0
+    for _ in range(rounds):
+        for name, stepper in steppers.items():
+            start = time.perf_counter_ns()
+            for k in range(step, step + updates):
+                stepper(k)
+            timings[name].append((time.perf_counter_ns() - start) / updates)
+        step += updates
+    return timings
+
+
+def _wps(log: str) -> float:
+    """Words per second of fairseq's last ``train`` (epoch) JSON line."""
+    for line in reversed(log.splitlines()):
+        start = line.find("{")
+        if start >= 0 and '"train_wps"' in line:
+            return float(json.loads(line[start:])["train_wps"])
+    raise RuntimeError("no train_wps line in the fairseq-train log:\n" + log[-2000:])
+
+
+def train_wps(data_bin: Path, schedule: str, updates: int) -> float:
+    """One short ``fairseq-train`` run (the Multi30k cpu model); its words/s."""
+    with tempfile.TemporaryDirectory() as save_dir:
+        argv = [sys.executable, "-m", "fairseq_cli.train", str(data_bin), "--cpu",
+                "--user-dir", str(Path(__file__).resolve().parents[1] / "fairseq_plugin"),
+                "--arch", "transformer", "--encoder-layers", "3", "--decoder-layers", "3",
+                "--encoder-embed-dim", "256", "--decoder-embed-dim", "256",
+                "--encoder-ffn-embed-dim", "512", "--decoder-ffn-embed-dim", "512",
+                "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
+                "--share-all-embeddings", "--optimizer", "adam", "--lr", "1e-3",
+                "--warmup-updates", str(max(1, updates // 5)), "--max-update", str(updates), "--max-tokens", "4096",
+                "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1",
+                "--seed", "1", "--no-save", "--disable-validation", "--num-workers", "0",
+                "--log-format", "json", "--save-dir", save_dir, *FAIRSEQ_SCHEDULES[schedule]]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"fairseq-train failed ({schedule}):\n{done.stderr[-3000:]}")
+        return _wps(done.stdout + done.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-bin", type=Path, required=True,
+                        help="a fairseq data-bin (e.g. the output of `knee-nlp data multi30k`)")
+    parser.add_argument("--calls", type=int, default=20_000, help="scheduler calls per round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--updates", type=int, default=60, help="updates per fairseq-train run")
+    parser.add_argument("--repeats", type=int, default=3, help="fairseq-train runs per schedule")
+    args = parser.parse_args(argv)
+
+    timings = per_update_ns({**_fairseq_steppers(), **_hf_steppers()}, args.calls, args.rounds)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.rounds} rounds x "
+          f"{args.calls} calls, alternating\n")
+    print("| scheduler | ns per update (median) | min - max |\n|---|---|---|")
+    for name, values in timings.items():
+        print(f"| {name} | {statistics.median(values):,.0f} | "
+              f"{min(values):,.0f} - {max(values):,.0f} |")
+
+    wps: dict[str, list[float]] = {name: [] for name in FAIRSEQ_SCHEDULES}
+    for _ in range(args.repeats):
+        for name in FAIRSEQ_SCHEDULES:
+            wps[name].append(train_wps(args.data_bin, name, args.updates))
+    print(f"\nfairseq-train, {args.updates} updates per run, {args.repeats} interleaved runs "
+          "per schedule\n\n| schedule | words/s (median) | runs |\n|---|---|---|")
+    for name, values in wps.items():
+        print(f"| {name} | {statistics.median(values):,.0f} | "
+              f"{', '.join(f'{v:,.0f}' for v in values)} |")
+    ratio = statistics.median(wps["knee"]) / statistics.median(wps["inverse_sqrt"])
+    print(f"\nknee / inverse_sqrt words/s: {ratio:.3f} (target >= 0.99)")
+
+
+if __name__ == "__main__":
+    main()
