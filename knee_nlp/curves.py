@@ -1,6 +1,6 @@
 """LR curves of a Knee schedule and its baselines over the whole budget, for plots and reports.
 
-The baselines share Knee's peak, warmup (and initial LR) and budget, so the curves differ only
+The curves come from :data:`knee_nlp.registry.SCHEDULES`. The baselines share Knee's peak, warmup (and initial LR) and budget, so the curves differ only
 after warmup.
 
 >>> knee = KneeSchedule(peak_lr=1.0, total_steps=10, warmup_steps=2, explore_steps=3)
@@ -11,23 +11,10 @@ after warmup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-
-from knee_nlp.baselines import cosine_lr, inverse_sqrt_lr, linear_lr
+from knee_nlp.registry import BASELINES, SCHEDULES
 from knee_nlp.schedule import KneeSchedule
 
-BASELINES = ("inverse_sqrt", "linear", "cosine")
-
-
-def baseline_functions(knee: KneeSchedule) -> dict[str, Callable[[int], float]]:
-    """Each baseline as a ``step -> lr`` function with ``knee``'s peak, warmup and budget."""
-    shared = dict(peak_lr=knee.peak_lr, warmup_steps=knee.warmup_steps, warmup_init_lr=knee.warmup_init_lr)
-    return {
-        "inverse_sqrt": partial(inverse_sqrt_lr, **shared),
-        "linear": partial(linear_lr, total_steps=knee.total_steps, **shared),
-        "cosine": partial(cosine_lr, total_steps=knee.total_steps, **shared),
-    }
+__all__ = ["BASELINES", "schedule_curves"]
 
 
 def schedule_curves(
@@ -37,6 +24,9 @@ def schedule_curves(
     unknown = sorted(set(baselines) - set(BASELINES))
     if unknown:
         raise ValueError(f"baselines must be among {list(BASELINES)}, got {unknown}")
-    functions = {"knee": knee, **baseline_functions(knee)}
     steps = list(range(knee.total_steps + 1))
-    return {name: (steps, [functions[name](s) for s in steps]) for name in ("knee", *baselines)}
+    return {
+        name: (steps, [function(s) for s in steps])
+        for name in ("knee", *baselines)
+        for function in [SCHEDULES[name].curve(knee)]
+    }

@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hf_integration.pretrain_bert.config import SCHEDULES, load_config
+from hf_integration.pretrain_bert.config import load_config
+from knee_nlp.registry import SCHEDULES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m hf_integration.pretrain_bert",
-        description="BERT masked-language-model pretraining with the Knee, linear or inverse_sqrt LR schedule.",
+        description="BERT masked-language-model pretraining with the LR schedule named by the "
+        f"schedule key: {', '.join(SCHEDULES)}.",
         epilog="Re-running with the same config resumes the run in run_dir; a different config there is an error.",
     )
     parser.add_argument("--config", required=True, help="YAML config (see configs/bert/)")
@@ -23,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "overrides",
         nargs="*",
         metavar="key=value",
-        help=f"dotted-key overrides with YAML values, e.g. schedule={SCHEDULES[1]} phases.0.total_steps=40 "
+        help=f"dotted-key overrides with YAML values, e.g. schedule=linear phases.0.total_steps=40 "
         "'data.train_files=[corpus/]'",
     )
     parser.add_argument("--check", action="store_true", help="validate the config and inputs, then exit")

@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
+from knee_nlp.registry import schedule_spec
 from knee_nlp.schedule import KneeSchedule
 from knee_nlp.validation import check_number, check_ratio, check_step_count, renamed_errors
 
-SCHEDULES = ("knee", "linear", "inverse_sqrt")
 OPTIMIZERS = ("lamb", "adamw")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
@@ -195,8 +195,7 @@ def _validate_phase(phase: PhaseConfig, schedule: str, max_positions: int, where
 
 def validate(cfg: PretrainConfig) -> PretrainConfig:
     """Check every value; return ``cfg`` unchanged or raise ``ValueError``."""
-    if cfg.schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}")
+    schedule_spec(cfg.schedule)
     if cfg.optimizer.name not in OPTIMIZERS:
         raise ValueError(f"optimizer.name must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer.name!r}")
     if cfg.mixed_precision is not None and cfg.mixed_precision not in MIXED_PRECISION:

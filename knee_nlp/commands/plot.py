@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from knee_nlp.curves import BASELINES, schedule_curves
+from knee_nlp.curves import schedule_curves
+from knee_nlp.registry import BASELINES
 from knee_nlp.outputs import guard_new_file
 from knee_nlp.schedule import KneeSchedule
 

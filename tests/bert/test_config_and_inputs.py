@@ -27,7 +27,7 @@ def _run_cli(tmp_path: Path, raw: dict, capsys: pytest.CaptureFixture) -> str:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["schedule=cosine"], "schedule must be one of knee, linear, inverse_sqrt, got 'cosine'"),
+        (["schedule=step"], "schedule must be one of knee, inverse_sqrt, linear, cosine, got 'step'"),
         (["optimizer.name=sgd"], "optimizer.name must be one of lamb, adamw, got 'sgd'"),
         (
             ["phases.0.warmup_ratio=null", "phases.0.warmup_steps=200", "phases.0.total_steps=300"],
