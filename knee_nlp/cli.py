@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "knee_nlp.commands.reproduce",
     "knee_nlp.commands.report",
     "knee_nlp.commands.sharpness",
+    "knee_nlp.commands.sweep_explore",
 )
 
 

@@ -1,0 +1,158 @@
+"""``knee-nlp sweep-explore``: train with several explore fractions x seeds, report and recommend.
+
+Example (the tiny BERT preset on WikiText-2; valid.txt is split by article into validation and
+test halves inside the sweep directory)::
+
+    knee-nlp sweep-explore --sweep-dir sweeps/bert-tiny \\
+        --train-file ../shared/data/wikitext-2/tokens/test.txt \\
+        --validation-file ../shared/data/wikitext-2/tokens/valid.txt \\
+        --explore-ratios 0 0.25 0.5 0.75 --seeds 1 2 3 4 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+DEFAULT_CONFIG = "configs/bert/tiny.yaml"
+#: the repository's copy, used when DEFAULT_CONFIG is not found relative to the working directory
+_REPO_CONFIG = Path(__file__).resolve().parents[2] / DEFAULT_CONFIG
+DEFAULT_RATIOS = (0.0, 0.25, 0.5, 0.75)
+DEFAULT_SEEDS = (1, 2, 3, 4, 5)
+#: sweep defaults for the sharpness ascent, chosen for CPU time and checked for convergence on a
+#: trained tiny BERT (README, "How long to explore"); the sharpness tool itself defaults to 1000
+#: steps at lr 0.01
+SWEEP_SHARPNESS_STEPS = 50
+SWEEP_SHARPNESS_LR = 0.2
+SWEEP_SHARPNESS_BATCHES = 4
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise argparse.ArgumentTypeError(f"must be numbers in [0, 1), got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be integers >= 0, got {text!r}")
+    return value
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Early errors naming the flag and its allowed range."""
+    for flag, values in (("--explore-ratios", args.explore_ratios), ("--seeds", args.seeds)):
+        if len(set(values)) != len(values):
+            raise ValueError(f"{flag} must not repeat a value, got {' '.join(map(str, values))}")
+    if args.sharpness_steps < 1:
+        raise ValueError(f"--sharpness-steps must be an integer >= 1, got {args.sharpness_steps}")
+    if args.sharpness_batches < 1:
+        raise ValueError(f"--sharpness-batches must be an integer >= 1, got {args.sharpness_batches}")
+    for flag, value in (("--sharpness-lr", args.sharpness_lr), ("--eps", args.eps)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{flag} must be a number > 0, got {value:g}")
+    if not args.report_only:
+        for flag, value in (("--train-file", args.train_file), ("--validation-file", args.validation_file)):
+            if value is None:
+                raise ValueError(f"{flag} is required (unless --report-only)")
+
+
+def run(args: argparse.Namespace) -> int:
+    prefix = "knee-nlp sweep-explore: error:"
+    sweep_dir = Path(args.sweep_dir)
+    try:
+        _check(args)
+        from knee_nlp.sweep import runner
+
+        if args.report_only:
+            recommendation = runner.report(sweep_dir)
+        else:
+            from knee_nlp.sweep.backend import SharpnessSettings
+            from knee_nlp.sweep.bert import BertBackend
+
+            config = Path(args.config)
+            if args.config == DEFAULT_CONFIG and not config.is_file() and _REPO_CONFIG.is_file():
+                config = _REPO_CONFIG
+            backend = BertBackend(config, Path(args.train_file), Path(args.validation_file),
+                                  overrides=args.set, device=args.device)
+            sharpness = SharpnessSettings(eps=args.eps, steps=args.sharpness_steps, lr=args.sharpness_lr,
+                                          batches=args.sharpness_batches)
+            for ratio in args.explore_ratios:
+                backend.check_ratio(ratio)
+            data = backend.describe_data()
+            print(f"sweep {sweep_dir}: explore ratios {' '.join(f'{r:g}' for r in args.explore_ratios)} x "
+                  f"seeds {' '.join(map(str, args.seeds))}; validation = {data['validation']}; "
+                  f"test = {data['test']}")
+            if sharpness.steps < 1000:
+                print(f"NOTE: sharpness with {sharpness.steps} ascent steps at lr {sharpness.lr:g} "
+                      f"(eps {sharpness.eps:g}, {sharpness.batches} batches), not the tool's 1000 steps "
+                      f"at lr 0.01: the sweep's CPU-time setting, checked for convergence (README)")
+            recommendation = runner.run_sweep(sweep_dir, backend, args.explore_ratios, args.seeds, sharpness)
+    except (ValueError, RuntimeError) as error:
+        raise SystemExit(f"{prefix} {error}") from None
+    if recommendation:
+        validation = recommendation["validation"]
+        sd = "" if validation["sd"] is None else f" ± {validation['sd']:.4f}"
+        print(f"recommended explore ratio {recommendation['explore_ratio']:g}: validation "
+              f"{validation['mean']:.4f}{sd} over {validation['n']} seed(s) (chosen on validation, not test)")
+        for note in recommendation.get("notes", []):
+            print(f"  note: {note}")
+    print(f"wrote {sweep_dir / 'results.md'}, results.json, explore_sweep.png, recommended.json")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``knee-nlp sweep-explore``."""
+    parser = subparsers.add_parser(
+        "sweep-explore", help="How long to explore: train several explore fractions x seeds, report and recommend.",
+        description="Train the same small model (the BERT launcher's tiny preset) with several explore "
+        "fractions over several seeds on one budget; record each run's validation score, test score and "
+        "Keskar sharpness; write results.md/json, explore_sweep.png (strip plots per explore setting) and "
+        "recommended.json (the explore fraction with the best mean VALIDATION score). The held-out "
+        "--validation-file is split by article: first half = validation, second half = test (written to "
+        "<sweep-dir>/data/). Resumable: re-run the same command to continue; any subset of ratios and "
+        "seeds can be run; a sweep directory refuses other settings.",
+        epilog="Example: knee-nlp sweep-explore --sweep-dir sweeps/bert-tiny --train-file "
+        "wikitext-2/tokens/test.txt --validation-file wikitext-2/tokens/valid.txt",
+    )
+    parser.add_argument("--sweep-dir", required=True,
+                        help="Sweep directory (created; re-runs resume in it): sweep.json, data/, runs/, results.")
+    parser.add_argument("--train-file", help="Training text (e.g. WikiText-2 tokens/test.txt, as the tiny preset).")
+    parser.add_argument("--validation-file",
+                        help="Held-out text, split by article (' = Title = ' lines): first half = validation "
+                             "(chooses the explore fraction), second half = test (reported only).")
+    parser.add_argument("--config", default=DEFAULT_CONFIG,
+                        help=f"BERT launcher config (default {DEFAULT_CONFIG}).")
+    parser.add_argument("--explore-ratios", type=_ratio, nargs="+", default=list(DEFAULT_RATIOS), metavar="R",
+                        help="Explore fractions of each phase's budget, in [0, 1 - warmup_ratio] "
+                             f"(default {' '.join(f'{r:g}' for r in DEFAULT_RATIOS)}).")
+    parser.add_argument("--seeds", type=_seed, nargs="+", default=list(DEFAULT_SEEDS), metavar="S",
+                        help=f"Training seeds, integers >= 0 (default {' '.join(map(str, DEFAULT_SEEDS))}).")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="Extra launcher override, repeatable (e.g. --set phases.0.total_steps=100); "
+                             "part of the sweep's settings. Not allowed: seed, schedule, run_dir, data files, "
+                             "logging.eval_batches, phases.N.explore_*.")
+    group = parser.add_argument_group("sharpness (Keskar eps-sharpness of each final model)")
+    group.add_argument("--sharpness-steps", type=int, default=SWEEP_SHARPNESS_STEPS,
+                       help=f"Ascent steps (default {SWEEP_SHARPNESS_STEPS}: fewer than the sharpness tool's 1000, "
+                            "for CPU time; converged at the default lr on the tiny BERT, see README).")
+    group.add_argument("--sharpness-lr", type=float, default=SWEEP_SHARPNESS_LR,
+                       help=f"Ascent step in box half-widths (default {SWEEP_SHARPNESS_LR:g}; the tool's is 0.01).")
+    group.add_argument("--sharpness-batches", type=int, default=SWEEP_SHARPNESS_BATCHES,
+                       help=f"Fixed seeded sample of training batches of 8 x 128 tokens "
+                            f"(default {SWEEP_SHARPNESS_BATCHES}), the same for every run.")
+    group.add_argument("--eps", type=float, default=1e-4, help="Box size eps (default 1e-4, the authors' tool).")
+    parser.add_argument("--device", default="auto",
+                        help="Device for scoring and sharpness: auto (cuda if available), cpu, cuda[:N].")
+    parser.add_argument("--report-only", action="store_true",
+                        help="Only rewrite the report from the finished runs (no training).")
+    parser.set_defaults(func=run)

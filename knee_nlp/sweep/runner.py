@@ -1,0 +1,141 @@
+"""The sweep directory: ``sweep.json`` manifest, one directory per run, resumption.
+
+A sweep directory is created with its settings written to ``sweep.json`` (backend, everything
+that changes a run's results, sharpness settings). A later call with the same settings adds or
+resumes runs; with other settings it is refused, nothing is overwritten. Explore ratios and
+seeds are not part of the settings: any subset can be run, in any number of calls, and the
+report covers every finished run. A run is finished when its ``result.json`` exists; before
+that, each step (train, score, sharpness) is resumed or skipped by its own output file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from knee_nlp.atomic import write_text_atomic
+from knee_nlp.sweep.backend import Backend, SharpnessSettings
+from knee_nlp.sweep.report import write_report
+
+MANIFEST = "sweep.json"
+FORMAT = 1
+
+
+def run_name(explore_ratio: float, seed: int) -> str:
+    """``explore0.25-seed3``."""
+    return f"explore{explore_ratio:g}-seed{seed}"
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [line for key in sorted(set(old) | set(new))
+                for line in _differences(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+
+
+def open_sweep(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings) -> dict[str, Any]:
+    """Create ``sweep_dir`` with its manifest, or check that an existing one has the same settings."""
+    settings = _plain({"format": FORMAT, "backend": backend.name, "backend_settings": backend.settings(),
+                       "sharpness": asdict(sharpness)})
+    path = sweep_dir / MANIFEST
+    if path.is_file():
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        changes = _differences(manifest["settings"], settings)
+        if changes:
+            raise ValueError(
+                f"--sweep-dir {sweep_dir} was started with other settings; refusing to mix runs "
+                f"(use a new --sweep-dir, or the original settings):\n  " + "\n  ".join(changes)
+            )
+        return manifest
+    if sweep_dir.exists() and any(sweep_dir.iterdir()):
+        raise ValueError(f"--sweep-dir {sweep_dir} exists, is not empty and has no {MANIFEST}: not a sweep directory")
+    manifest = {
+        "settings": settings,
+        "backend": {"name": backend.name, "score_name": backend.score_name, "score_format": backend.score_format},
+        "paths": backend.paths() if hasattr(backend, "paths") else {},
+        "data": backend.describe_data(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_text_atomic(path, json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def load_manifest(sweep_dir: Path) -> dict[str, Any]:
+    path = sweep_dir / MANIFEST
+    if not path.is_file():
+        raise ValueError(f"--sweep-dir {sweep_dir} has no {MANIFEST}: not a sweep directory")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_results(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every finished run's ``result.json`` under ``sweep_dir/runs``."""
+    return [json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted((sweep_dir / "runs").glob("*/result.json"))]
+
+
+def report(sweep_dir: Path) -> dict[str, Any] | None:
+    """Rewrite the report from the finished runs; return the recommendation."""
+    return write_report(sweep_dir, load_manifest(sweep_dir), load_results(sweep_dir))
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def run_one(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings, explore_ratio: float,
+            seed: int, log: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
+    """Train, score and measure one run (each step skipped if done); return its result and whether
+    anything was computed."""
+    run_dir = sweep_dir / "runs" / run_name(explore_ratio, seed)
+    done = _json(run_dir / "result.json")
+    if done is not None:
+        return done, False
+    started = time.perf_counter()
+    if not backend.is_trained(run_dir):
+        log(f"{run_dir.name}: training")
+        backend.train(run_dir, explore_ratio, seed)
+    scores = _json(run_dir / "scores.json")
+    if scores is None:
+        log(f"{run_dir.name}: validation and test scores")
+        result = backend.score(run_dir)
+        scores = {"validation": result.validation, "test": result.test, **result.extra}
+        write_text_atomic(run_dir / "scores.json", json.dumps(scores, indent=1) + "\n")
+    measured = _json(run_dir / "sharpness.json")
+    if measured is None:
+        log(f"{run_dir.name}: sharpness ({sharpness.steps} steps x {sharpness.batches} batches)")
+        measured = backend.sharpness(run_dir, sharpness)
+        write_text_atomic(run_dir / "sharpness.json", json.dumps(measured, indent=1) + "\n")
+    record = {"run": run_dir.name, "explore_ratio": explore_ratio, "seed": seed,
+              "validation": scores["validation"], "test": scores["test"], "sharpness": measured["value"],
+              "scores": scores, "sharpness_detail": measured,
+              "seconds_this_call": round(time.perf_counter() - started, 1)}
+    write_text_atomic(run_dir / "result.json", json.dumps(record, indent=1) + "\n")
+    return record, True
+
+
+def run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float], seeds: Sequence[int],
+              sharpness: SharpnessSettings, log: Callable[[str], None] = print) -> dict[str, Any] | None:
+    """Run every (ratio, seed) not yet finished, seed by seed (so partial results stay balanced),
+    rewriting the report after each; return the final recommendation."""
+    for ratio in explore_ratios:
+        backend.check_ratio(ratio)
+    manifest = open_sweep(sweep_dir, backend, sharpness)
+    backend.prepare(sweep_dir)
+    jobs = [(ratio, seed) for seed in seeds for ratio in explore_ratios]
+    recommendation = None
+    for index, (ratio, seed) in enumerate(jobs, 1):
+        record, computed = run_one(sweep_dir, backend, sharpness, ratio, seed, log)
+        state = "finished" if computed else "already done"
+        log(f"[{index}/{len(jobs)}] {record['run']} {state}: validation {record['validation']:.4f}, "
+            f"test {record['test']:.4f}, sharpness {record['sharpness']:.4g}")
+        if computed or (index == len(jobs) and not (sweep_dir / "results.json").is_file()):
+            recommendation = write_report(sweep_dir, manifest, load_results(sweep_dir))
+    return recommendation if recommendation is not None else _json(sweep_dir / "recommended.json")
