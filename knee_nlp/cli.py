@@ -16,6 +16,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from knee_nlp.errors import UserError, exit_for_user_error
+
 SUBCOMMAND_MODULES = (
     "knee_nlp.commands.plot",
     "knee_nlp.commands.fairseq_user_dir",
@@ -41,9 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the chosen subcommand; returns the process exit code."""
+    """Parse ``argv`` and run the chosen subcommand; returns the process exit code.
+
+    A :class:`~knee_nlp.errors.UserError` prints ``error: <message>`` and returns 2.
+    """
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UserError as error:
+        return exit_for_user_error(error)
 
 
 if __name__ == "__main__":

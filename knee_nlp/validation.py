@@ -27,10 +27,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from knee_nlp.errors import UserError
+
 _NAME = re.compile("⟨([^⟨⟩]+)⟩")
 
 
-class ArgumentError(ValueError):
+class ArgumentError(UserError, ValueError):
     """A bad argument: ``argument`` (its name), ``value`` and ``allowed`` (the allowed range).
 
     ``template`` is the message with every argument name written ``⟨name⟩``, so that

@@ -30,6 +30,7 @@ import yaml
 from accelerate import Accelerator
 
 from knee_nlp.atomic import atomic_directory, partial_path
+from knee_nlp.errors import OutputExistsError
 
 CONFIG_FILE = "config.yaml"
 TRAINER_STATE = "trainer_state.pt"
@@ -64,13 +65,13 @@ def check_run_dir(run_dir: Path, config: dict[str, Any]) -> str:
         return "new"
     saved = run_dir / CONFIG_FILE
     if not saved.is_file():
-        raise FileExistsError(
+        raise OutputExistsError(
             f"run_dir {run_dir} exists and is not a pretraining run directory (no {CONFIG_FILE}); "
             "refusing to write into it: choose another run_dir"
         )
     changes = _diff(yaml.safe_load(saved.read_text()), config)
     if changes:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"run_dir {run_dir} holds a run with a different config ({'; '.join(changes)}); "
             "restore that config to resume it, or choose another run_dir"
         )

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from hf_integration.pretrain_bert.config import load_config
+from knee_nlp.errors import UserError, exit_for_user_error
 from knee_nlp.registry import SCHEDULES
 
 
@@ -33,16 +34,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from hf_integration.pretrain_bert.run import check_inputs, pretrain
-
+    """Run the command; a :class:`~knee_nlp.errors.UserError` exits with ``error: ...`` (status 2)."""
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
+        from hf_integration.pretrain_bert.run import check_inputs, pretrain
+
         if args.check:
             check_inputs(cfg)
             print(f"{args.config}: OK")
             return
         final = pretrain(cfg)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        sys.exit(f"error: {error}")
+    except UserError as error:
+        sys.exit(exit_for_user_error(error))
     print(f"final model: {final}")

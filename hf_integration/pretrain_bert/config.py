@@ -1,7 +1,12 @@
 """The pretraining configuration: a YAML file plus ``dotted.key=value`` overrides, validated.
 
-Every value is checked here, before any data is read or any model is built, and a bad value
-raises ``ValueError`` naming the key, the value and what is allowed.
+The dataclasses below are OmegaConf structured configs: the YAML file is merged onto them and
+each override is set on the merged config, so an unknown key (``model.hiden_size``), a value of
+the wrong type (``seed=abc``) or a list index out of range (``phases.5.total_steps=3``) fails as
+one :class:`PretrainConfigError` naming the key (and, for indices, the allowed range). A string
+where a list is expected (``data.train_files=/a.txt``) is a one-element list. Every value is then
+checked here, before any data is read or any model is built; ``model`` is checked as
+``transformers.BertConfig`` arguments without building the model.
 
 >>> cfg = load_config("configs/bert/tiny.yaml", ["schedule=linear", "phases.0.total_steps=40"])
 ... # doctest: +SKIP
@@ -12,13 +17,19 @@ raises ``ValueError`` naming the key, the value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from knee_nlp.errors import InputFileError, InvalidInputError
 from knee_nlp.registry import schedule_spec
 from knee_nlp.schedule import KneeSchedule
 from knee_nlp.validation import check_number, check_ratio, check_step_count, renamed_errors
@@ -27,7 +38,11 @@ OPTIMIZERS = ("lamb", "adamw")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
-@dataclass(frozen=True)
+class PretrainConfigError(InvalidInputError):
+    """A config value, key or override that is not allowed (a ``ValueError``)."""
+
+
+@dataclass
 class PhaseConfig:
     """One pretraining phase: its own sequence length, batch, budget, peak LR, warmup, explore.
 
@@ -58,7 +73,7 @@ class PhaseConfig:
         return self.per_device_batch_size * num_processes * self.gradient_accumulation_steps
 
 
-@dataclass(frozen=True)
+@dataclass
 class TokenizerConfig:
     """WordPiece vocabulary: a user's ``vocab.txt``, or one trained on the training files."""
 
@@ -68,7 +83,7 @@ class TokenizerConfig:
     pad_vocab_to_multiple_of: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass
 class DataConfig:
     """Plain-text files or directories; blank lines separate nothing (one line = one segment)."""
 
@@ -79,7 +94,7 @@ class DataConfig:
     num_proc: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass
 class OptimizerConfig:
     """LAMB (``pytorch_optimizer.Lamb``) or AdamW (``torch.optim.AdamW``)."""
 
@@ -90,7 +105,7 @@ class OptimizerConfig:
     max_grad_norm: float = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoggingConfig:
     """Intervals in optimizer updates; ``trackers`` are accelerate tracker names."""
 
@@ -102,7 +117,7 @@ class LoggingConfig:
     trackers: list[str] = field(default_factory=lambda: ["tensorboard"])
 
 
-@dataclass(frozen=True)
+@dataclass
 class PretrainConfig:
     """The whole run. ``mixed_precision: null`` takes accelerate's setting (launch flag/config)."""
 
@@ -130,41 +145,138 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set ``dotted.key=value`` pairs (values parsed as YAML; list items by index: ``phases.0.x``)."""
+def _fields(path: str) -> list[str]:
+    """The keys of the section at ``path`` (``"phases[0]"``, ``"logging"``, ``""``)."""
+    cls: Any = PretrainConfig
+    for part in re.findall(r"\w+", path):
+        if part.isdigit():
+            continue
+        cls = typing.get_type_hints(cls)[part]
+        cls = (typing.get_args(cls) or [cls])[0] if typing.get_origin(cls) is list else cls
+    return sorted(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else []
+
+
+def _error(error: OmegaConfBaseException) -> PretrainConfigError:
+    """OmegaConf's error as one line naming the key."""
+    key = error.full_key or str(error.key or "")
+    parent, _, name = key.rpartition(".")
+    if isinstance(error, MissingMandatoryValue):
+        return PretrainConfigError(
+            f"the config needs a {key!r} entry" if not parent else f"{parent} needs a {name!r} entry"
+        )
+    if "not in" in error.msg or "Key" in error.msg and "not" in error.msg:
+        where = parent or "the config"
+        return PretrainConfigError(f"unknown key(s) [{name!r}] in {where}; allowed: {_fields(parent)}")
+    reason = error.msg.splitlines()[0]
+    return PretrainConfigError(f"{key}: {reason}")
+
+
+def _as_list(expected: Any, value: Any) -> Any:
+    """A string given where a list is expected is a one-element list (never its characters)."""
+    return [value] if isinstance(expected, (list, ListConfig)) and isinstance(value, str) else value
+
+
+def _wrap_strings(cls: type, raw: Any) -> Any:
+    """:func:`_as_list` for every list-typed field of ``cls`` present in ``raw`` (recursively)."""
+    if not isinstance(raw, dict):
+        return raw
+    hints = typing.get_type_hints(cls)
+    out = dict(raw)
+    for name, value in raw.items():
+        hint = hints.get(name)
+        if typing.get_origin(hint) is list:
+            out[name] = _as_list([], value)
+        elif dataclasses.is_dataclass(hint):
+            out[name] = _wrap_strings(hint, value)
+    return out
+
+
+def _child(node: DictConfig | ListConfig, part: str, key: str, where: str) -> tuple[Any, Any]:
+    """``(container key, current value)`` of ``part`` in ``node`` (the section ``where``).
+
+    An index outside the list or a key the section's dataclass lacks raises, naming ``key``.
+    """
+    if isinstance(node, ListConfig):
+        if not part.isdigit() or int(part) >= len(node):
+            allowed = f"0..{len(node) - 1}" if len(node) else "none: the list is empty"
+            raise PretrainConfigError(
+                f"{key}: {where} has {len(node)} item(s); index {part!r} is out of range (allowed: {allowed})"
+            )
+        return int(part), node[int(part)]
+    if part in node and OmegaConf.is_missing(node, part):
+        node[part] = {}
+    if part not in node and dataclasses.is_dataclass(OmegaConf.get_type(node)):
+        raise PretrainConfigError(f"{key}: unknown key(s) [{part!r}] in {where}; allowed: {sorted(node)}")
+    return part, node.get(part)
+
+
+def apply_overrides(raw: Any, overrides: list[str]) -> Any:
+    """Set ``dotted.key=value`` pairs (values parsed as YAML; list items by index: ``phases.0.x``).
+
+    ``raw`` is a structured config (unknown keys and types checked) or plain data (returned as
+    plain data); a list index must exist either way.
+    """
+    plain = not isinstance(raw, DictConfig)
+    node_root = OmegaConf.create(raw) if plain else raw
     for override in overrides:
         key, sep, text = override.partition("=")
         if not sep or not key:
-            raise ValueError(f"override must look like dotted.key=value, got {override!r}")
+            raise PretrainConfigError(f"override must look like dotted.key=value, got {override!r}")
         *parents, last = key.split(".")
-        node: Any = raw
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-        value = yaml.safe_load(text)
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
-    return raw
+        node: Any = node_root
+        try:
+            for depth, part in enumerate(parents):
+                index, child = _child(node, part, key, ".".join(parents[:depth]) or "the config")
+                if child is None and not isinstance(node, ListConfig):
+                    node[index] = {}
+                node = node[index]
+            if not isinstance(node, (DictConfig, ListConfig)):
+                raise PretrainConfigError(f"{key}: {'.'.join(parents)} is a value, not a section")
+            index, current = _child(node, last, key, ".".join(parents) or "the config")
+            node[index] = _as_list(current, yaml.safe_load(text))
+        except OmegaConfBaseException as error:
+            raise _error(error) from None
+    return OmegaConf.to_container(node_root) if plain else node_root
 
 
-def _build(cls: type, raw: Any, where: str) -> Any:
+def _structured(raw: Any) -> DictConfig:
+    """``raw`` merged onto the :class:`PretrainConfig` schema."""
     if not isinstance(raw, dict):
-        raise ValueError(f"{where} must be a mapping, got {raw!r}")
-    allowed = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}")
+        raise PretrainConfigError(f"the config must be a mapping of keys to values, got {raw!r}")
     try:
-        return cls(**raw)
-    except TypeError as error:
-        raise ValueError(f"{where}: {error}") from None
+        return OmegaConf.merge(OmegaConf.structured(PretrainConfig), _wrap_strings(PretrainConfig, raw))
+    except OmegaConfBaseException as error:
+        raise _error(error) from None
+
+
+def check_model(model: dict[str, Any]) -> None:
+    """``model`` as ``transformers.BertConfig`` arguments: known names, valid values, heads that
+    divide the hidden size. Builds the ``BertConfig`` only, never the model."""
+    from transformers import BertConfig
+
+    allowed = set(inspect.signature(BertConfig.__init__).parameters) | set(BertConfig().to_dict())
+    allowed -= {"self", "args", "kwargs"}
+    unknown = sorted(set(model) - allowed)
+    if unknown:
+        raise PretrainConfigError(
+            f"unknown key(s) {unknown} in model (transformers.BertConfig arguments); allowed: {sorted(allowed)}"
+        )
+    try:
+        config = BertConfig(**model)
+    except Exception as error:  # noqa: BLE001 - BertConfig raises TypeError, ValueError or its own
+        reason = " ".join(str(error).split())
+        raise PretrainConfigError(f"model: not valid transformers.BertConfig arguments: {reason}") from None
+    if config.hidden_size % config.num_attention_heads:
+        raise PretrainConfigError(
+            f"model.hidden_size ({config.hidden_size}) must be a multiple of model.num_attention_heads "
+            f"({config.num_attention_heads})"
+        )
 
 
 def _validate_phase(phase: PhaseConfig, schedule: str, max_positions: int, where: str) -> None:
     check_step_count(f"{where}.max_seq_length", phase.max_seq_length, minimum=8)
     if phase.max_seq_length > max_positions:
-        raise ValueError(
+        raise PretrainConfigError(
             f"{where}.max_seq_length must be <= model.max_position_embeddings ({max_positions}), "
             f"got {phase.max_seq_length}"
         )
@@ -173,7 +285,7 @@ def _validate_phase(phase: PhaseConfig, schedule: str, max_positions: int, where
     check_step_count(f"{where}.total_steps", phase.total_steps, minimum=1)
     check_number(f"{where}.peak_lr", phase.peak_lr, inclusive=False)
     if phase.warmup_steps is not None and phase.warmup_ratio is not None:
-        raise ValueError(f"{where}: give warmup_steps or warmup_ratio, not both")
+        raise PretrainConfigError(f"{where}: give warmup_steps or warmup_ratio, not both")
     if phase.warmup_steps is not None:
         check_step_count(f"{where}.warmup_steps", phase.warmup_steps)
     if phase.warmup_ratio is not None:
@@ -188,85 +300,69 @@ def _validate_phase(phase: PhaseConfig, schedule: str, max_positions: int, where
                 explore_ratio=phase.explore_ratio,
             )
     elif phase.num_warmup_steps > phase.total_steps:
-        raise ValueError(
+        raise PretrainConfigError(
             f"{where}: warmup ({phase.num_warmup_steps} steps) must be <= total_steps ({phase.total_steps})"
         )
 
 
 def validate(cfg: PretrainConfig) -> PretrainConfig:
-    """Check every value; return ``cfg`` unchanged or raise ``ValueError``."""
+    """Check every value; return ``cfg`` unchanged or raise a ``ValueError`` (a ``UserError``)."""
     schedule_spec(cfg.schedule)
     if cfg.optimizer.name not in OPTIMIZERS:
-        raise ValueError(f"optimizer.name must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer.name!r}")
+        raise PretrainConfigError(f"optimizer.name must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer.name!r}")
     if cfg.mixed_precision is not None and cfg.mixed_precision not in MIXED_PRECISION:
-        raise ValueError(
+        raise PretrainConfigError(
             f"mixed_precision must be null or one of {', '.join(MIXED_PRECISION)}, got {cfg.mixed_precision!r}"
         )
     if not cfg.run_dir:
-        raise ValueError("run_dir is required: the directory for checkpoints, logs and the final model")
+        raise PretrainConfigError("run_dir is required: the directory for checkpoints, logs and the final model")
     check_step_count("seed", cfg.seed)
     check_step_count("model.vocab_size", cfg.model.get("vocab_size"), minimum=8)
+    check_model(cfg.model)
     check_step_count("tokenizer.pad_vocab_to_multiple_of", cfg.tokenizer.pad_vocab_to_multiple_of, minimum=1)
     check_step_count("tokenizer.min_frequency", cfg.tokenizer.min_frequency, minimum=1)
     if not cfg.data.train_files:
-        raise ValueError("data.train_files must list at least one text file or directory")
+        raise PretrainConfigError("data.train_files must list at least one text file or directory")
     if not cfg.data.validation_files:
-        raise ValueError("data.validation_files must list at least one text file or directory")
+        raise PretrainConfigError("data.validation_files must list at least one text file or directory")
     check_ratio("data.mlm_probability", cfg.data.mlm_probability)
     check_step_count("data.num_proc", cfg.data.num_proc, minimum=1)
     check_number("optimizer.weight_decay", cfg.optimizer.weight_decay)
     check_number("optimizer.eps", cfg.optimizer.eps, inclusive=False)
     check_number("optimizer.max_grad_norm", cfg.optimizer.max_grad_norm)
     if len(cfg.optimizer.betas) != 2 or not all(0.0 <= b < 1.0 for b in cfg.optimizer.betas):
-        raise ValueError(f"optimizer.betas must be two numbers in [0, 1), got {cfg.optimizer.betas!r}")
+        raise PretrainConfigError(f"optimizer.betas must be two numbers in [0, 1), got {cfg.optimizer.betas!r}")
     for name in ("log_every", "eval_every", "eval_batches", "save_every", "keep_checkpoints"):
         check_step_count(f"logging.{name}", getattr(cfg.logging, name), minimum=1)
     if not cfg.phases:
-        raise ValueError("phases must list at least one phase")
+        raise PretrainConfigError("phases must list at least one phase")
     names = [phase.name for phase in cfg.phases]
     if len(set(names)) != len(names):
-        raise ValueError(f"phase names must be unique, got {names}")
+        raise PretrainConfigError(f"phase names must be unique, got {names}")
     max_positions = cfg.model.get("max_position_embeddings", 512)
     for index, phase in enumerate(cfg.phases):
         _validate_phase(phase, cfg.schedule, max_positions, f"phases[{index}] ({phase.name})")
     return cfg
 
 
-def config_from_dict(raw: dict[str, Any]) -> PretrainConfig:
-    """Build and validate a :class:`PretrainConfig` from plain data."""
-    raw = dict(raw)
-    unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(PretrainConfig)})
-    if unknown:
-        raise ValueError(f"unknown top-level key(s) {unknown} in the config")
-    for key in ("run_dir", "model", "data", "phases"):
-        if key not in raw:
-            raise ValueError(f"the config needs a {key!r} entry")
-    sections = {
-        "tokenizer": TokenizerConfig,
-        "data": DataConfig,
-        "optimizer": OptimizerConfig,
-        "logging": LoggingConfig,
-    }
-    for key, cls in sections.items():
-        if key in raw:
-            raw[key] = _build(cls, raw[key], key)
-    if "optimizer" in raw and isinstance(raw["optimizer"].betas, list):
-        raw["optimizer"] = dataclasses.replace(raw["optimizer"], betas=tuple(raw["optimizer"].betas))
-    if not isinstance(raw["phases"], list):
-        raise ValueError(f"phases must be a list of phase mappings, got {raw['phases']!r}")
-    raw["phases"] = [_build(PhaseConfig, phase, f"phases[{i}]") for i, phase in enumerate(raw["phases"])]
-    if not isinstance(raw["model"], dict):
-        raise ValueError(
-            f"model must be a mapping of transformers.BertConfig arguments, got {raw['model']!r}"
-        )
-    raw["run_dir"] = str(raw["run_dir"])
-    return validate(PretrainConfig(**raw))
+def config_from_dict(raw: dict[str, Any], overrides: list[str] | None = None) -> PretrainConfig:
+    """Build and validate a :class:`PretrainConfig` from plain data and ``overrides``."""
+    structured = apply_overrides(_structured(raw), list(overrides or []))
+    try:
+        cfg = OmegaConf.to_object(structured)
+    except OmegaConfBaseException as error:
+        raise _error(error) from None
+    cfg.optimizer.betas = tuple(cfg.optimizer.betas)
+    return validate(cfg)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> PretrainConfig:
     """Read ``path`` (YAML), apply ``overrides`` and validate."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
-    return config_from_dict(apply_overrides(raw, list(overrides or [])))
+        raise InputFileError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise PretrainConfigError(f"config file {path} is not valid YAML: {error}") from None
+    return config_from_dict(raw, overrides)

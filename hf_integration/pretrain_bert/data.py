@@ -23,6 +23,7 @@ import datasets
 from transformers import BertTokenizer, PreTrainedTokenizerBase
 
 from knee_nlp.atomic import atomic_directory
+from knee_nlp.errors import InputFileError, InvalidInputError
 
 CACHE_FORMAT_VERSION = 1
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -32,7 +33,7 @@ def resolve_text_files(entries: list[str], key: str) -> list[Path]:
     """Expand files and directories (recursively, sorted, hidden names skipped) into text files.
 
     Raises ``FileNotFoundError`` for a missing entry and ``ValueError`` for an empty file or a
-    directory without files, naming the config ``key``.
+    directory without files, naming the config ``key`` (both :class:`knee_nlp.errors.UserError`).
     """
     files: list[Path] = []
     for entry in entries:
@@ -44,15 +45,15 @@ def resolve_text_files(entries: list[str], key: str) -> list[Path]:
                 if p.is_file() and not any(part.startswith(".") for part in p.parts[len(path.parts) :])
             )
             if not found:
-                raise ValueError(f"{key}: directory {path} contains no files")
+                raise InvalidInputError(f"{key}: directory {path} contains no files")
             files.extend(found)
         elif path.is_file():
             files.append(path)
         else:
-            raise FileNotFoundError(f"{key}: {path} does not exist")
+            raise InputFileError(f"{key}: {path} does not exist")
     for path in files:
         if path.stat().st_size == 0:
-            raise ValueError(f"{key}: {path} is empty")
+            raise InvalidInputError(f"{key}: {path} is empty")
     return files
 
 
@@ -77,12 +78,12 @@ def train_wordpiece(
 def load_tokenizer(vocab_file: Path, lowercase: bool) -> BertTokenizer:
     """A fast BERT tokenizer over ``vocab_file`` that has every special token MLM needs."""
     if not vocab_file.is_file():
-        raise FileNotFoundError(f"tokenizer.vocab_file: {vocab_file} does not exist")
+        raise InputFileError(f"tokenizer.vocab_file: {vocab_file} does not exist")
     tokenizer = BertTokenizer(str(vocab_file), do_lower_case=lowercase)
     vocab = tokenizer.get_vocab()
     missing = [token for token in SPECIAL_TOKENS if token not in vocab]
     if missing:
-        raise ValueError(f"tokenizer.vocab_file: {vocab_file} lacks the special token(s) {missing}")
+        raise InvalidInputError(f"tokenizer.vocab_file: {vocab_file} lacks the special token(s) {missing}")
     return tokenizer
 
 
@@ -90,7 +91,7 @@ def check_vocab_matches(tokenizer: PreTrainedTokenizerBase, vocab_size: int, mul
     """``model.vocab_size`` must be the vocabulary size rounded up to ``multiple_of``."""
     expected = -(-len(tokenizer) // multiple_of) * multiple_of
     if vocab_size != expected:
-        raise ValueError(
+        raise InvalidInputError(
             f"model.vocab_size ({vocab_size}) does not match the vocabulary: {len(tokenizer)} tokens"
             + (f" padded to a multiple of {multiple_of} = {expected}" if multiple_of > 1 else "")
             + f"; set model.vocab_size: {expected}"
@@ -161,7 +162,7 @@ def packed_blocks(
     )
     if len(blocks) == 0:
         names = ", ".join(str(p) for p in files)
-        raise ValueError(
+        raise InvalidInputError(
             f"{names} hold fewer than max_seq_length={max_seq_length} tokens: no training sequence"
         )
     with atomic_directory(target) as work:

@@ -70,13 +70,13 @@ def _vocabulary(
 
 
 def check_inputs(cfg: PretrainConfig) -> tuple[list[Path], list[Path]]:
-    """Data files and a user-supplied vocabulary, checked without writing anything."""
+    """Data files and a user-supplied vocabulary, checked without writing anything (the config,
+    ``model`` included, was checked by :func:`~hf_integration.pretrain_bert.config.validate`)."""
     train_files = resolve_text_files(cfg.data.train_files, "data.train_files")
     validation_files = resolve_text_files(cfg.data.validation_files, "data.validation_files")
     if cfg.tokenizer.vocab_file:
         tokenizer = load_tokenizer(Path(cfg.tokenizer.vocab_file), cfg.tokenizer.lowercase)
         check_vocab_matches(tokenizer, cfg.model["vocab_size"], cfg.tokenizer.pad_vocab_to_multiple_of)
-    new_bert(cfg.model)  # BertConfig arguments are valid
     return train_files, validation_files
 
 

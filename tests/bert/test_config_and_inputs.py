@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,14 +16,18 @@ from hf_integration.pretrain_bert.config import apply_overrides, config_from_dic
 TINY = Path(__file__).resolve().parents[2] / "configs" / "bert" / "tiny.yaml"
 
 
-def _run_cli(tmp_path: Path, raw: dict, capsys: pytest.CaptureFixture) -> str:
+def _run_cli(tmp_path: Path, raw: dict, capsys: pytest.CaptureFixture, *flags: str) -> str:
+    """The one ``error: ...`` line of a user error (status 2, no traceback)."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw))
+    capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["--config", str(path)])
-    assert exit_info.value.code not in (0, None)
+        cli.main(["--config", str(path), *flags])
+    assert exit_info.value.code == 2
     assert not (tmp_path / "run").exists(), "nothing may be written before the inputs are checked"
-    return str(exit_info.value.code)
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr and len(stderr.splitlines()) == 1
+    return stderr.strip()
 
 
 @pytest.mark.parametrize(
@@ -45,12 +51,77 @@ def _run_cli(tmp_path: Path, raw: dict, capsys: pytest.CaptureFixture) -> str:
         ),
         (["mixed_precision=fp8"], "mixed_precision must be null or one of no, bf16, fp16, got 'fp8'"),
         (["logging.colour=red"], "unknown key(s) ['colour'] in logging"),
+        (["model.hiden_size=64"], "unknown key(s) ['hiden_size'] in model (transformers.BertConfig arguments)"),
+        (["colour=red"], "colour: unknown key(s) ['colour'] in the config; allowed: ['data', 'logging',"),
+        (["phases.0.totl=3"], "phases.0.totl: unknown key(s) ['totl'] in phases.0; allowed: ['explore_ratio',"),
+        (
+            ["phases.5.total_steps=3"],
+            "phases.5.total_steps: phases has 2 item(s); index '5' is out of range (allowed: 0..1)",
+        ),
+        (["optimizer.betas.2=0.5"], "optimizer.betas has 2 item(s); index '2' is out of range (allowed: 0..1)"),
+        (["seed=abc"], "seed: Value 'abc' of type 'str' could not be converted to Integer"),
+        (["phases.0.total_steps=1.5"], "phases[0].total_steps: Value '1.5' of type 'float' could not be"),
+        (["model.hidden_size=abc"], "model: not valid transformers.BertConfig arguments: "),
+        (
+            ["model.hidden_size=100", "model.num_attention_heads=3"],
+            "model.hidden_size (100) must be a multiple of model.num_attention_heads (3)",
+        ),
+        (["seed.x=3"], "seed.x: seed is a value, not a section"),
     ],
 )
 def test_bad_config_values_are_rejected(overrides: list[str], message: str) -> None:
     with pytest.raises(ValueError) as error:
         load_config(TINY, overrides)
     assert message in str(error.value)
+
+
+def test_a_string_where_a_list_is_expected_is_one_item() -> None:
+    cfg = load_config(TINY, ["data.train_files=/a.txt", "logging.trackers=jsonl"])
+    assert cfg.data.train_files == ["/a.txt"] and cfg.logging.trackers == ["jsonl"]
+    raw = yaml.safe_load(TINY.read_text())
+    raw["data"]["validation_files"] = "/b.txt"
+    assert config_from_dict(raw).data.validation_files == ["/b.txt"]
+
+
+def test_help_does_not_import_transformers() -> None:
+    code = (
+        "import sys\nfrom hf_integration.pretrain_bert.cli import parse_args\n"
+        "try:\n    parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('transformers', 'torch', 'accelerate') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "--check" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_check_validates_without_building_a_model(
+    tmp_path: Path, wikitext: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from hf_integration.pretrain_bert import model
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("--check built a model")
+
+    monkeypatch.setattr(model.BertForMaskedLM, "__init__", refuse)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(_tiny(tmp_path, wikitext)))
+    cli.main(["--config", str(path), "--check"])
+    assert capsys.readouterr().out.strip() == f"{path}: OK"
+    raw = _tiny(tmp_path, wikitext, model__num_attention_heads=3)
+    assert _run_cli(tmp_path, raw, capsys, "--check") == (
+        "error: model.hidden_size (128) must be a multiple of model.num_attention_heads (3)"
+    )
+
+
+def test_bad_override_is_one_error_line(tmp_path: Path, wikitext: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(_tiny(tmp_path, wikitext)))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--config", str(path), "phases.5.total_steps=3"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: phases.5.total_steps: phases has 2 item(s); index '5' is out of range (allowed: 0..1)\n"
+    )
 
 
 def test_overrides_set_nested_and_list_values() -> None:
