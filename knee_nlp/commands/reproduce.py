@@ -13,7 +13,7 @@ import argparse
 import signal
 from pathlib import Path
 
-from knee_nlp.reproduce.config import PRESETS, SCHEDULES
+from knee_nlp.reproduce.config import SCHEDULES
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         precision="fp16" if args.fp16 else "bf16" if args.bf16 else "fp32",
         data_dir=Path(args.data_dir) if args.data_dir else None,
         config_dir=Path(args.config_dir) if args.config_dir else None, dry_run=args.dry_run,
+        raw_dir=Path(args.raw_dir) if args.raw_dir else None,
     )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -63,10 +64,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "write results.md, results.json and plots. Without data, --preset tiny uses a synthetic "
         "corpus, labelled as such.",
     )
-    parser.add_argument("experiment", help="Experiment name: a folder of the config dir (iwslt14, wmt14).")
-    parser.add_argument("--preset", choices=PRESETS, default="full",
-                        help="full: the paper-scale configs (GPUs); tiny: a shrunk model and data "
-                        "subset that runs in minutes on a CPU (default: full).")
+    parser.add_argument("experiment", help="Experiment name: a folder of the config dir "
+                        "(iwslt14, wmt14, multi30k).")
+    parser.add_argument("--preset", default="full",
+                        help="A preset of the experiment (its budgets in experiment.yaml): full: "
+                        "the paper-scale configs (GPUs); tiny (iwslt14, wmt14): a shrunk model and "
+                        "data subset that runs in minutes on a CPU; cpu (multi30k): a small "
+                        "Transformer on the real corpus, about 10 minutes a run on a laptop CPU "
+                        "(default: full).")
     parser.add_argument("--schedules", nargs="+", choices=sorted(SCHEDULES), metavar="NAME",
                         help=f"Schedules to run, among {sorted(SCHEDULES)} (default: the "
                         "preset's list in experiment.yaml).")
@@ -85,9 +90,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(default runs/<experiment>-<preset>).")
     parser.add_argument("--data-dir", help="A fairseq data-bin or a folder of BPE'd "
                         "{train,valid,test}.<lang> text (default: the experiment's search_dirs).")
-    parser.add_argument("--config-dir", help="Config root (default: the configs/ shipped with "
-                        "knee-nlp, or $KNEE_NLP_CONFIG_DIR).")
+    parser.add_argument("--raw-dir", help="Experiments with a data recipe (multi30k): when no "
+                        "data is found, prepare it from the release files in this folder instead "
+                        "of downloading them.")
+    parser.add_argument("--config-dir", help="Config root (default: the configs shipped inside "
+                        "the knee_nlp package, or $KNEE_NLP_CONFIG_DIR).")
     parser.add_argument("--dry-run", action="store_true",
-                        help="Check everything and print each run's fairseq-train command, "
-                        "without training (e.g. to launch them on a cluster).")
+                        help="Check everything and print each run's full resolved config "
+                        "and fairseq-train command, without training (e.g. to launch them on a cluster).")
     parser.set_defaults(func=run)

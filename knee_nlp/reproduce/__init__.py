@@ -2,7 +2,8 @@
 
 One job per module:
 
-* :mod:`~knee_nlp.reproduce.config`: load and validate the YAML configs under ``configs/``
+* :mod:`~knee_nlp.reproduce.config`: compose and validate the YAML configs shipped in
+  ``knee_nlp/configs/reproduce`` (preset base + schedule block + budget)
 * :mod:`~knee_nlp.reproduce.datasets`: find, check, subset and binarize the data
   (:mod:`~knee_nlp.reproduce.synthetic` when there is none)
 * :mod:`~knee_nlp.reproduce.epochs`: epochs to updates with fairseq's own batching

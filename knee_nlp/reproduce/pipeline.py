@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import shlex
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 from knee_nlp.atomic import write_text_atomic
 from knee_nlp.budget import updates_for_epochs
+from knee_nlp.errors import UserError
 from knee_nlp.reproduce.fairseq_commands import (dry_count_argv, generate_command, scale_batching,
                                          train_command)
 from knee_nlp.reproduce.config import (SCHEDULES, ConfigError, ExperimentSpec, RunConfig,
@@ -29,7 +31,7 @@ from knee_nlp.reproduce.layout import MANIFEST, run_directory
 from knee_nlp.reproduce.report import write_report
 from knee_nlp.reproduce.runner import RunPlan, execute, run_name
 
-class ReproduceError(ValueError):
+class ReproduceError(UserError, ValueError):
     """A reproduce request that cannot run as asked (devices, run dir, budgets)."""
 
 
@@ -48,6 +50,7 @@ class Request:
     data_dir: Path | None = None
     config_dir: Path | None = None
     dry_run: bool = False
+    raw_dir: Path | None = None
 
 
 def _has_cuda() -> bool:
@@ -74,8 +77,8 @@ def check_devices(gpus: int, precision: str) -> bool:
 
 def select_runs(spec: ExperimentSpec, request: Request) -> list[RunConfig]:
     """The run configs of the requested schedules x budgets (defaults from experiment.yaml)."""
-    if request.preset not in spec.defaults:
-        raise ConfigError(f"{spec.name}: preset must be one of {sorted(spec.defaults)}, "
+    if request.preset not in spec.presets or request.preset not in spec.defaults:
+        raise ConfigError(f"{spec.name}: preset must be one of {list(spec.presets)}, "
                           f"got {request.preset!r}")
     defaults = spec.defaults[request.preset]
     schedules = request.schedules or defaults.schedules
@@ -121,13 +124,13 @@ def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...
         max_update = updates_for_epochs(run.epochs, per_epoch)
         warmup = int(run.lr_scheduler.get("warmup_updates", 0))
         if warmup >= max_update:
-            raise ReproduceError(f"{run.path}: warmup_updates {warmup} must be < the budget of "
-                                 f"{max_update} updates ({run.epochs:g} epochs x {per_epoch})")
+            raise ReproduceError(f"{run.path}: lr_scheduler.warmup_updates {warmup} must be < the "
+                                 f"budget of {max_update} updates ({run.epochs:g} epochs x {per_epoch})")
         if SCHEDULES[run.schedule] == "knee":
             try:
                 knee_schedule(run.lr_scheduler, run.peak_lr, max_update)
             except ValueError as error:
-                raise ReproduceError(f"{run.path}: {error} (budget {max_update} updates = "
+                raise ReproduceError(f"{run.source}: {error} (budget {max_update} updates = "
                                      f"{run.epochs:g} epochs x {per_epoch})") from None
         generate = generate_command(run, bin_dir=data.bin_dir, source_lang=src, target_lang=tgt,
                                     precision=precision, cpu=cpu)
@@ -152,7 +155,8 @@ def reproduce(request: Request) -> Path:
         cpu = check_devices(request.gpus, request.precision)
     run_dir = Path(request.run_dir).resolve()
     _check_manifest(run_dir, {"experiment": spec.name, "preset": request.preset})
-    data = resolve_data(spec, run_dir / "data", request.data_dir, runs[0].data, request.preset)
+    data = resolve_data(spec, run_dir / "data", request.data_dir, runs[0].data, request.preset,
+                        raw_dir=request.raw_dir)
     _check_manifest(run_dir, {
         "experiment": spec.name, "preset": request.preset, "title": spec.title,
         "data": data.to_json(),
@@ -163,6 +167,10 @@ def reproduce(request: Request) -> Path:
               "smoke test of the pipeline, not the paper's data). For the real experiment run: "
               f"{spec.prepare_hint}", flush=True)
     plans = plan_runs(spec, runs, seeds, run_dir, data, request.gpus, request.precision, cpu)
+    if request.dry_run:  # the full resolved config of each run, as a stand-alone run file
+        for run in runs:
+            print(f"config {run.schedule}-{run.budget} (from {run.source}):", flush=True)
+            print(textwrap.indent(run.to_yaml(), "  "), end="", flush=True)
     for plan in plans:
         print(f"plan {plan.name}: {plan.max_update} updates ({plan.config.epochs:g} epochs x "
               f"{plan.epoch_updates}), global batch {plan.batching.global_tokens} tokens",

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from knee_nlp.atomic import write_text_atomic
+from knee_nlp.errors import UserError
 from knee_nlp.reproduce.averaging import average_checkpoints, last_epoch_checkpoints
 from knee_nlp.reproduce.fairseq_commands import Batching
 from knee_nlp.reproduce.config import RunConfig
@@ -39,7 +40,7 @@ from knee_nlp.reproduce.logs import parse_training_log
 from knee_nlp.reproduce.scoring import score_generate_output
 
 
-class RunError(RuntimeError):
+class RunError(UserError, RuntimeError):
     """A run failed, was started with other settings, or stopped short of its budget."""
 
 
@@ -66,7 +67,8 @@ class RunPlan:
 
     def record(self) -> dict[str, Any]:
         return {
-            "config": str(self.config.path), "schedule": self.config.schedule,
+            "config": self.config.source or str(self.config.path),
+            "schedule": self.config.schedule,
             "budget": self.config.budget, "epochs": self.config.epochs, "seed": self.seed,
             "peak_lr": self.config.peak_lr, "lr_scheduler": self.config.lr_scheduler,
             "updates_per_epoch": self.epoch_updates, "max_update": self.max_update,
@@ -78,6 +80,10 @@ class RunPlan:
         }
 
 
+#: plan.json keys that record where the settings came from; a resume does not compare them
+_PROVENANCE = frozenset({"config"})
+
+
 def run_name(run: RunConfig, seed: int) -> str:
     return f"{run.schedule}-{run.budget}-seed{seed}"
 
@@ -87,8 +93,10 @@ def _check_plan(plan: RunPlan) -> None:
     record = plan.record()
     if path.is_file():
         previous = json.loads(path.read_text())
+        # "config" names the files the settings came from, not a setting: runs started before
+        # the configs were composed (one file per run) stay resumable
         changed = sorted(key for key in record.keys() | previous.keys()
-                         if record.get(key) != previous.get(key))
+                         if key not in _PROVENANCE and record.get(key) != previous.get(key))
         if changed:
             raise RunError(f"{plan.directory} was started with different settings ({changed} "
                            "differ); it is never overwritten: use another --run-dir, or delete "

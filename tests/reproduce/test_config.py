@@ -82,21 +82,28 @@ def test_unknown_experiment_schedule_and_budget_are_named(tmp_path: Path) -> Non
 
 def test_config_of_another_experiment_is_rejected(tmp_path: Path) -> None:
     root = _copy_configs(tmp_path)
-    shutil.copy(root / "wmt14/tiny/knee-70ep.yaml", root / "iwslt14/tiny/knee-70ep.yaml")
+    shutil.copy(root / "wmt14/tiny.yaml", root / "iwslt14/tiny.yaml")
     with pytest.raises(ConfigError, match="experiment 'wmt14', not 'iwslt14'"):
-        load_run_config(load_experiment("iwslt14", root), "tiny", "knee", "70ep")
-
-
-@pytest.mark.parametrize("changes, message", [
-    ({"train__save_dir": "x"}, r"sets \['save_dir'\]"),
-    ({"epochs": 40}, "does not match epochs 40"),
-    ({"lr_scheduler__name": "cosine"}, "needs lr_scheduler.name 'knee'"),
-    ({"train__lr": -1}, "train.lr must be a finite number > 0"),
-    ({"data__max_train_pairs": 0}, "data.max_train_pairs must be an integer >= 1"),
-    ({"surprise": 1}, r"unknown \['surprise'\]"),
-])
-def test_bad_values_fail_naming_the_key(tmp_path: Path, changes: dict, message: str) -> None:
-    root = _copy_configs(tmp_path)
-    _edit(root / "iwslt14/tiny/knee-50ep.yaml", **changes)
-    with pytest.raises(ConfigError, match=message):
         load_run_config(load_experiment("iwslt14", root), "tiny", "knee", "50ep")
+
+
+@pytest.mark.parametrize("edited, changes, message", [
+    ("iwslt14/tiny.yaml", {"train__save_dir": "x"}, r"sets \['save_dir'\]"),
+    ("schedules.yaml", {"knee__lr_scheduler__name": "cosine"}, "needs lr_scheduler.name 'knee'"),
+    ("iwslt14/tiny.yaml", {"lr_scheduler__name": "knee"}, "lr_scheduler.name belongs in"),
+    ("iwslt14/tiny.yaml", {"train__lr": -1}, "train.lr must be a finite number > 0"),
+    ("schedules.yaml", {"knee__train": {"lr": 0}}, "train.lr must be a finite number > 0"),
+    ("iwslt14/tiny.yaml", {"data__max_train_pairs": 0},
+     "data.max_train_pairs must be an integer >= 1"),
+    ("iwslt14/tiny.yaml", {"surprise": 1}, r"unknown \['surprise'\]"),
+    ("schedules.yaml", {"knee__surprise": 1}, r"schedules.yaml: knee must have .*unknown \['surprise'\]"),
+    ("iwslt14/experiment.yaml", {"budgets__tiny": ["50ep", "40 epochs"]},
+     r"budgets.tiny: budget '40 epochs' must be '<epochs>ep'"),
+])
+def test_bad_values_fail_naming_the_file_and_key(tmp_path: Path, edited: str, changes: dict,
+                                                 message: str) -> None:
+    root = _copy_configs(tmp_path)
+    _edit(root / edited, **changes)
+    with pytest.raises(ConfigError, match=message) as error:
+        load_run_config(load_experiment("iwslt14", root), "tiny", "knee", "50ep")
+    assert str(error.value).startswith(str(root / edited))  # the file at fault

@@ -44,16 +44,17 @@ def iwslt_bin(shared_data: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def config_dir(tmp_path_factory) -> Path:
-    """The shipped configs plus 2-epoch copies of the tiny Knee and inverse-sqrt runs
-    (with a warmup that fits their ~30 updates)."""
+    """The shipped configs with a 2-epoch budget for the tiny preset, on all the given data
+    (with a warmup that fits its ~30 updates)."""
     root = tmp_path_factory.mktemp("configs") / "configs"
     shutil.copytree(default_config_dir(), root)
-    for schedule in ("knee", "inverse_sqrt"):
-        data = yaml.safe_load((root / f"iwslt14/tiny/{schedule}-50ep.yaml").read_text())
-        data.update(epochs=2, budget="2ep", data={"max_train_pairs": None,
-                                                  "max_valid_pairs": None, "max_test_pairs": None})
-        data["lr_scheduler"]["warmup_updates"] = 8
-        (root / f"iwslt14/tiny/{schedule}-2ep.yaml").write_text(yaml.safe_dump(data))
+    experiment = yaml.safe_load((root / "iwslt14/experiment.yaml").read_text())
+    experiment["budgets"]["tiny"].append("2ep")
+    (root / "iwslt14/experiment.yaml").write_text(yaml.safe_dump(experiment))
+    base = yaml.safe_load((root / "iwslt14/tiny.yaml").read_text())
+    base["data"] = {"max_train_pairs": None, "max_valid_pairs": None, "max_test_pairs": None}
+    base["lr_scheduler"]["warmup_updates"] = 8
+    (root / "iwslt14/tiny.yaml").write_text(yaml.safe_dump(base))
     return root
 
 
@@ -128,8 +129,8 @@ def test_reproduce_interrupt_resume_and_report(iwslt_bin: Path, config_dir: Path
     assert main(["report", str(run_dir)]) == 0
     assert "| knee |" in capsys.readouterr().out
 
-    changed = yaml.safe_load((config_dir / "iwslt14/tiny/knee-2ep.yaml").read_text())
-    changed["train"]["lr"] = 0.001
-    (config_dir / "iwslt14/tiny/knee-2ep.yaml").write_text(yaml.safe_dump(changed))
+    changed = yaml.safe_load((config_dir / "schedules.yaml").read_text())
+    changed["knee"]["train"] = {"lr": 0.001}  # the knee run only
+    (config_dir / "schedules.yaml").write_text(yaml.safe_dump(changed))
     with pytest.raises(SystemExit, match="was started with different settings"):
         main(argv)
