@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from knee_nlp.errors import UserError
 from knee_nlp.plotting import new_figure, plot_curves, save_figure
 from knee_nlp.reproduce.aggregate import aggregate
 from knee_nlp.reproduce.config import BASELINE_SCHEDULE, SCHEDULES
@@ -24,7 +25,7 @@ from knee_nlp.reproduce.layout import MANIFEST, RESULT, RESULTS_JSON, RESULTS_MA
 from knee_nlp.reproduce.quiet import quiet
 
 
-class ReportError(FileNotFoundError):
+class ReportError(UserError, FileNotFoundError):
     """The directory is not a reproduce run directory, or holds no finished run."""
 
 
