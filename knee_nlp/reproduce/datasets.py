@@ -5,8 +5,10 @@ Accepted inputs, checked before anything trains:
 * a fairseq data-bin (``dict.<lang>.txt`` and ``{train,valid,test}.<src>-<tgt>.<lang>.{bin,idx}``),
 * a folder of tokenized, BPE'd text (``{train,valid,test}.<lang>``, one sentence per line),
 * the output folder of ``knee-nlp data`` (its ``data-bin/`` is used),
-* nothing: the tiny preset then writes the synthetic corpus of :mod:`.synthetic`; the full
-  preset refuses and says how to prepare the real data.
+* nothing: an experiment with ``data.prepare_recipe`` prepares its data on first use (by
+  download, or from ``--raw-dir``); a preset in ``data.synthetic_fallback`` (iwslt14/wmt14
+  ``tiny``) writes the synthetic corpus of :mod:`.synthetic`; others refuse and say how to
+  prepare the real data.
 
 Everything derived goes under ``<run-dir>/data`` and is built once (``fairseq_preprocess`` is
 idempotent), so a re-run reuses it.
@@ -19,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -164,14 +167,53 @@ def find_data_dir(spec: ExperimentSpec, cwd: Path) -> Path | None:
     return None
 
 
+def _prepare_multi30k(output_dir: Path, raw_dir: Path | None) -> Path:
+    from knee_nlp.data.multi30k import prepare_multi30k
+
+    if raw_dir is None:
+        return prepare_multi30k(output_dir, download=True, workers=2).text_dir
+    return prepare_multi30k(output_dir, raw_dir=Path(raw_dir), workers=2).text_dir
+
+
+#: ``data.prepare_recipe`` of an experiment.yaml -> ``(output_dir, raw_dir or None) -> data dir``:
+#: run on first use when no data is found (``raw_dir`` from ``--raw-dir``, else download)
+PREPARE_RECIPES: dict[str, Callable[[Path, Path | None], Path]] = {
+    "multi30k": _prepare_multi30k,
+}
+
+
 def resolve_data(spec: ExperimentSpec, work_dir: Path, data_dir: Path | None,
-                 limits: dict[str, int | None], preset: str, cwd: Path | None = None) -> DataSource:
-    """Pick, check, subset and binarize the data for every run of one ``reproduce`` call."""
+                 limits: dict[str, int | None], preset: str, cwd: Path | None = None,
+                 raw_dir: Path | None = None) -> DataSource:
+    """Pick, check, subset and binarize the data for every run of one ``reproduce`` call.
+
+    With no data found, an experiment whose ``data.prepare_recipe`` is set prepares it into its
+    first search dir (from ``raw_dir``, else by download); a preset listed in
+    ``data.synthetic_fallback`` trains on the synthetic corpus; anything else is an error.
+    """
     src, tgt = spec.source_lang, spec.target_lang
+    cwd = cwd or Path.cwd()
+    if raw_dir is not None and spec.prepare_recipe is None:
+        raise DataError(f"--raw-dir prepares the data of experiments with a data recipe; "
+                        f"{spec.name} has none: prepare it with: {spec.prepare_hint}")
+    if raw_dir is not None and data_dir is not None:
+        raise DataError("give --data-dir (prepared data) or --raw-dir (release files to "
+                        "prepare), not both")
     if data_dir is None:
-        data_dir = find_data_dir(spec, cwd or Path.cwd())
+        data_dir = find_data_dir(spec, cwd)
+    if data_dir is None and spec.prepare_recipe is not None:
+        if spec.prepare_recipe not in PREPARE_RECIPES:
+            raise DataError(f"{spec.name}: data.prepare_recipe {spec.prepare_recipe!r} is not "
+                            f"one of {sorted(PREPARE_RECIPES)}")
+        output = cwd / Path(spec.data_search_dirs[-1])
+        how = f"from {raw_dir}" if raw_dir is not None else "by download"
+        print(f"No {spec.name} data found (looked for {list(spec.data_search_dirs)}): preparing "
+              f"it {how} into {output} (once; later runs find it there)", flush=True)
+        data_dir = PREPARE_RECIPES[spec.prepare_recipe](output, raw_dir)
+    elif raw_dir is not None:  # a repeated first-use command resumes on the prepared data
+        print(f"{spec.name} data found at {data_dir}: --raw-dir is not needed", flush=True)
     if data_dir is None:
-        if preset != "tiny":
+        if preset not in spec.synthetic_fallback:
             raise DataError(f"no {spec.name} data found (looked for {list(spec.data_search_dirs)}); "
                             f"prepare it with: {spec.prepare_hint}")
         text = write_synthetic_corpus(work_dir / "synthetic", src, tgt, {

@@ -67,7 +67,8 @@ class RunPlan:
 
     def record(self) -> dict[str, Any]:
         return {
-            "config": str(self.config.path), "schedule": self.config.schedule,
+            "config": self.config.source or str(self.config.path),
+            "schedule": self.config.schedule,
             "budget": self.config.budget, "epochs": self.config.epochs, "seed": self.seed,
             "peak_lr": self.config.peak_lr, "lr_scheduler": self.config.lr_scheduler,
             "updates_per_epoch": self.epoch_updates, "max_update": self.max_update,
@@ -79,6 +80,10 @@ class RunPlan:
         }
 
 
+#: plan.json keys that record where the settings came from; a resume does not compare them
+_PROVENANCE = frozenset({"config"})
+
+
 def run_name(run: RunConfig, seed: int) -> str:
     return f"{run.schedule}-{run.budget}-seed{seed}"
 
@@ -88,8 +93,10 @@ def _check_plan(plan: RunPlan) -> None:
     record = plan.record()
     if path.is_file():
         previous = json.loads(path.read_text())
+        # "config" names the files the settings came from, not a setting: runs started before
+        # the configs were composed (one file per run) stay resumable
         changed = sorted(key for key in record.keys() | previous.keys()
-                         if record.get(key) != previous.get(key))
+                         if key not in _PROVENANCE and record.get(key) != previous.get(key))
         if changed:
             raise RunError(f"{plan.directory} was started with different settings ({changed} "
                            "differ); it is never overwritten: use another --run-dir, or delete "
