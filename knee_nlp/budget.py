@@ -8,13 +8,15 @@ the same rounding the frameworks use.
 550
 >>> updates_for_epochs(50, epoch_updates=550)
 27500
+>>> warmup_steps_from(0.1, total_steps=1000)
+100
 """
 
 from __future__ import annotations
 
 import math
 
-from knee_nlp.validation import check_step_count
+from knee_nlp.validation import check_number, check_step_count
 
 
 def updates_from_batches(num_batches: int, update_freq: int = 1, num_processes: int = 1) -> int:
@@ -51,3 +53,30 @@ def global_batch_size(per_device_batch_size: int, num_processes: int = 1, grad_a
         * check_step_count("num_processes", num_processes, minimum=1)
         * check_step_count("grad_accum", grad_accum, minimum=1)
     )
+
+
+def warmup_steps_from_ratio(ratio: float, total_steps: int) -> int:
+    """Warmup updates for ``ratio`` (a fraction in [0, 1]) of ``total_steps``, rounded **up**.
+
+    The one rounding rule for a fractional warmup, transformers' ``TrainingArguments.get_warmup_steps``
+    (``math.ceil(total_steps * ratio)``, float product included: ``0.1 x 30`` is ``3.0000000000000004``
+    in floating point, so 4 updates), used by the ``Trainer`` integration and meant for the BERT launcher.
+
+    >>> warmup_steps_from_ratio(0.125, 20), warmup_steps_from_ratio(0.128, 1563), warmup_steps_from_ratio(1.0, 7)
+    (3, 201, 7)
+    """
+    fraction = check_number("warmup_ratio", ratio)
+    if fraction > 1:
+        raise ValueError(f"warmup_ratio must be a fraction in [0, 1], got {ratio!r}")
+    return math.ceil(check_step_count("total_steps", total_steps) * fraction)
+
+
+def warmup_steps_from(ratio_or_steps: float, total_steps: int) -> int:
+    """Warmup updates from transformers' ``warmup_steps`` value: a number >= 1 is a count (``int()``),
+    one in [0, 1) is a fraction of ``total_steps`` rounded up (:func:`warmup_steps_from_ratio`).
+
+    >>> warmup_steps_from(0.1, 1000), warmup_steps_from(0.05, 30), warmup_steps_from(40, 1000), warmup_steps_from(0, 9)
+    (100, 2, 40, 0)
+    """
+    value = check_number("warmup_steps", ratio_or_steps)
+    return int(value) if value >= 1 else warmup_steps_from_ratio(value, total_steps)

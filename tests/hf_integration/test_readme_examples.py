@@ -15,6 +15,17 @@ from knee_nlp.schedule import KneeSchedule
 EXAMPLES = Path(__file__).with_name("readme_examples")
 
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.mark.parametrize("name", ["plain_loop.py", "train_knee.py", "translate_knee.py"])
+def test_readme_shows_each_example_file_verbatim(name: str) -> None:
+    """The code the README shows is the file the tests run (the file's module docstring aside)."""
+    source = (EXAMPLES / name).read_text(encoding="utf-8")
+    code = source.split('"""', 2)[2].lstrip("\n")
+    assert f"```python\n{code}```" in README.read_text(encoding="utf-8")
+
+
 def run_example(name: str, *argv: str, cwd: Path) -> str:
     completed = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *argv], cwd=cwd, capture_output=True, text=True, timeout=300

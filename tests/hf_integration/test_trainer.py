@@ -13,6 +13,7 @@ from transformers import TrainerCallback
 from transformers.optimization import _get_cosine_schedule_with_warmup_lr_lambda
 
 from hf_integration import KneeTrainer, get_knee_schedule_with_warmup
+from knee_nlp import KneeLR
 from knee_nlp.schedule import KneeSchedule
 
 PEAK = 1e-3
@@ -64,6 +65,20 @@ def test_logged_lr_of_every_step_is_the_core_value(
         assert trainer.accelerator.mixed_precision == "bf16"
 
 
+def test_trainer_logs_for_update_k_the_lr_update_k_used(
+    tiny_mlm: ModuleType, shared_data: Path, tmp_path: Path
+) -> None:
+    """The documented convention: the Trainer's ``learning_rate`` for global step k is ``lr(k - 1)`` (what
+    ``_get_learning_rate()`` returns before that step's ``scheduler.step()``), not ``lr(k)``."""
+    args = tiny_mlm.training_args(tmp_path, warmup_steps=4, explore_steps=2, max_steps=10)
+    trainer = tiny_mlm.build_trainer(shared_data, args)
+    trainer.train()
+    schedule = KneeSchedule(peak_lr=PEAK, total_steps=10, warmup_steps=4, explore_steps=2)
+    logged = tiny_mlm.logged_lrs(trainer)
+    assert logged == pytest.approx({k: schedule(k - 1) for k in range(1, 11)}, rel=1e-12, abs=1e-18)
+    assert logged[1] == 0.0 and logged[10] == pytest.approx(schedule(9)) != schedule(10)
+
+
 @pytest.mark.slow
 def test_resume_from_a_mid_explore_checkpoint_continues_the_trajectory(
     tiny_mlm: ModuleType, shared_data: Path, tmp_path: Path
@@ -85,6 +100,40 @@ def test_resume_from_a_mid_explore_checkpoint_continues_the_trajectory(
     assert continued == expected
     schedule = expected_schedule(resumed)
     assert list(continued.values()) == pytest.approx([schedule(step - 1) for step in continued], rel=1e-12)
+
+
+def test_resume_with_a_knee_lr_passed_in_optimizers_continues_the_trajectory(
+    tiny_mlm: ModuleType, shared_data: Path, tmp_path: Path
+) -> None:
+    """A plain Trainer with ``optimizers=(optimizer, KneeLR(...))``: the checkpoint's scheduler state is plain
+    numbers, read under ``torch.load(weights_only=True)`` (the Trainer's resume), and the LR trace continues."""
+    schedule = KneeSchedule(peak_lr=PEAK, total_steps=24, warmup_steps=3, explore_steps=12)
+
+    def knee_optimizers(model: torch.nn.Module) -> tuple[torch.optim.Optimizer, KneeLR]:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=PEAK)
+        return optimizer, KneeLR(optimizer, total_steps=24, warmup_steps=3, explore_steps=12)
+
+    settings = dict(lr_scheduler_type="linear", num_train_epochs=2, save_strategy="steps", save_steps=8)
+    uninterrupted = tiny_mlm.build_trainer(
+        shared_data, tiny_mlm.training_args(tmp_path / "a", **settings), optimizers=knee_optimizers
+    )
+    uninterrupted.train()
+    expected = tiny_mlm.logged_lrs(uninterrupted)
+    assert list(expected.values()) == pytest.approx([schedule(step - 1) for step in range(1, 25)], rel=1e-12)
+
+    checkpoint = tmp_path / "a" / "checkpoint-8"
+    state = torch.load(checkpoint / "scheduler.pt", weights_only=True)
+    assert state["last_epoch"] == 8 and schedule.phase(8) == "explore"
+    assert state["schedule"] == dict(
+        total_steps=24, warmup_steps=3, explore_steps=12, warmup_init_lr=0.0, end_lr=0.0
+    )
+
+    resumed = tiny_mlm.build_trainer(
+        shared_data, tiny_mlm.training_args(tmp_path / "b", **settings), optimizers=knee_optimizers
+    )
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert isinstance(resumed.lr_scheduler, KneeLR) and resumed.lr_scheduler.last_epoch == 24
+    assert tiny_mlm.logged_lrs(resumed) == expected
 
 
 class SkippedSteps(TrainerCallback):

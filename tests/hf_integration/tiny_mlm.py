@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,14 @@ def build_tokenizer(lines: list[str], vocab_size: int = 300) -> PreTrainedTokeni
     )
 
 
-def build_trainer(shared_data: Path, args: KneeTrainingArguments, num_examples: int = 48) -> KneeTrainer:
-    """A ``KneeTrainer`` for a randomly initialised 1-layer BERT on ``num_examples`` WikiText-2 paragraphs."""
+def build_trainer(
+    shared_data: Path,
+    args: KneeTrainingArguments,
+    num_examples: int = 48,
+    optimizers: Callable[[torch.nn.Module], tuple[Any, Any]] | None = None,
+) -> KneeTrainer:
+    """A ``KneeTrainer`` for a randomly initialised 1-layer BERT on ``num_examples`` WikiText-2 paragraphs
+    (``optimizers(model)``, if given, makes the Trainer's ``optimizers=(optimizer, scheduler)``)."""
     lines = wikitext_lines(shared_data, num_examples)
     tokenizer = build_tokenizer(lines)
     dataset = [{"input_ids": ids} for ids in tokenizer(lines, truncation=True, max_length=32)["input_ids"]]
@@ -76,9 +83,11 @@ def build_trainer(shared_data: Path, args: KneeTrainingArguments, num_examples: 
         intermediate_size=64,
         max_position_embeddings=64,
     )
+    model = BertForMaskedLM(config)
     return KneeTrainer(
-        model=BertForMaskedLM(config),
+        model=model,
         args=args,
+        optimizers=optimizers(model) if optimizers else (None, None),
         train_dataset=dataset,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15),
     )
