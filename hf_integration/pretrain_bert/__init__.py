@@ -3,8 +3,9 @@
 Run it with ``accelerate launch -m hf_integration.pretrain_bert --config configs/bert/tiny.yaml``
 (or ``python -m`` for one process). Modules, one job each: ``config`` (YAML + overrides,
 validation), ``data`` (files, WordPiece, packing, cache), ``batches`` (resumable sharding and
-masking), ``model``, ``optim``, ``schedules``, ``train`` (the update loop), ``checkpoint``
-(run directory, save/resume), ``tracking`` (JSON-lines tracker) and ``run`` (all phases).
+masking), ``model``, ``optim``, ``schedules``, ``train`` (the update loop), ``train_metrics``
+(training-loss logging), ``evaluation`` (held-out loss and accuracy), ``checkpoint`` (run
+directory, save/resume), ``tracking`` (JSON-lines tracker) and ``run`` (all phases).
 
 >>> from hf_integration.pretrain_bert import load_config, pretrain  # doctest: +SKIP
 >>> pretrain(load_config("configs/bert/tiny.yaml", ["run_dir=runs/tiny"]))  # doctest: +SKIP

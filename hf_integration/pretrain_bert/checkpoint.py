@@ -124,6 +124,25 @@ def load_checkpoint(accelerator: Accelerator, path: Path, scheduler: Any) -> Pro
     return Progress(**state["progress"])
 
 
+def resume_progress(accelerator: Accelerator, phase_dir: Path, scheduler: Any, phase: str) -> Progress:
+    """The phase's counters from its latest checkpoint (state restored), or fresh ones."""
+    checkpoint = latest_checkpoint(phase_dir)
+    if checkpoint is None:
+        return Progress()
+    progress = load_checkpoint(accelerator, checkpoint, scheduler)
+    accelerator.print(f"[{phase}] resumed from {checkpoint} at update {progress.updates}", flush=True)
+    return progress
+
+
+def save_periodic_checkpoint(
+    accelerator: Accelerator, phase_dir: Path, progress: Progress, scheduler: Any, keep: int, phase: str
+) -> Path:
+    """:func:`save_checkpoint` and say where it went."""
+    path = save_checkpoint(accelerator, phase_dir, progress, scheduler, keep)
+    accelerator.print(f"[{phase}] saved checkpoint {path}", flush=True)
+    return path
+
+
 def save_final(accelerator: Accelerator, model: torch.nn.Module, tokenizer: Any, target: Path) -> None:
     """``save_pretrained`` the unwrapped ``BertForMaskedLM`` and tokenizer into ``target``."""
     accelerator.wait_for_everyone()
