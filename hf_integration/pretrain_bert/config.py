@@ -4,11 +4,15 @@ The dataclasses below are OmegaConf structured configs: the YAML file is merged 
 each override is set on the merged config, so an unknown key (``model.hiden_size``), a value of
 the wrong type (``seed=abc``) or a list index out of range (``phases.5.total_steps=3``) fails as
 one :class:`PretrainConfigError` naming the key (and, for indices, the allowed range). A string
-where a list is expected (``data.train_files=/a.txt``) is a one-element list. Every value is then
+where a list is expected (``data.train_files=/a.txt``) is a one-element list. The data files have
+no default (``???`` in the presets): a config that leaves ``data.train_files`` or
+``data.validation_files`` unset fails with one error naming them and the override that sets them.
+Every value is then
 checked here, before any data is read or any model is built; ``model`` is checked as
 ``transformers.BertConfig`` arguments without building the model.
 
->>> cfg = load_config("configs/bert/tiny.yaml", ["schedule=linear", "phases.0.total_steps=40"])
+>>> cfg = load_config("configs/bert/tiny.yaml", ["schedule=linear", "phases.0.total_steps=40",
+...                   "data.train_files=[train.txt]", "data.validation_files=[valid.txt]"])
 ... # doctest: +SKIP
 >>> cfg.schedule, cfg.phases[0].total_steps  # doctest: +SKIP
 ('linear', 40)
@@ -18,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -26,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from knee_nlp.budget import warmup_steps_from_ratio
 from knee_nlp.errors import InputFileError, InvalidInputError
 from knee_nlp.registry import schedule_spec
 from knee_nlp.schedule import KneeSchedule
@@ -48,6 +52,10 @@ class PhaseConfig:
 
     ``warmup_ratio`` / ``explore_ratio`` are fractions of this phase's ``total_steps``;
     explore settings are used by the ``knee`` schedule only (default ratio 0.5, the paper's).
+    A fractional warmup rounds **up**, as the Hugging Face ``Trainer`` does
+    (:func:`knee_nlp.budget.warmup_steps_from_ratio`, ``ceil(warmup_ratio * total_steps)`` with the
+    float product: ``0.07 x 100`` is ``7.000000000000001``, so 8 updates; ``0.128 x 1563`` gives 201,
+    ``0.1 x 30`` is exactly 3.0, so 3).
     """
 
     name: str
@@ -63,9 +71,10 @@ class PhaseConfig:
 
     @property
     def num_warmup_steps(self) -> int:
-        """Warmup in optimizer updates (``warmup_ratio`` rounds half up, like explore)."""
+        """Warmup in optimizer updates: ``warmup_steps``, or ``warmup_ratio`` of ``total_steps``
+        rounded up (the ``Trainer``'s rule, :func:`knee_nlp.budget.warmup_steps_from_ratio`)."""
         if self.warmup_ratio is not None:
-            return math.floor(self.warmup_ratio * self.total_steps + 0.5)
+            return warmup_steps_from_ratio(self.warmup_ratio, self.total_steps)
         return self.warmup_steps or 0
 
     def global_batch_size(self, num_processes: int) -> int:
@@ -85,10 +94,14 @@ class TokenizerConfig:
 
 @dataclass
 class DataConfig:
-    """Plain-text files or directories; blank lines separate nothing (one line = one segment)."""
+    """Plain-text files or directories; blank lines separate nothing (one line = one segment).
 
-    train_files: list[str] = field(default_factory=list)
-    validation_files: list[str] = field(default_factory=list)
+    ``train_files`` and ``validation_files`` have no default: the presets leave them ``???`` and
+    a run gives them as overrides (``'data.train_files=[corpus/]'``).
+    """
+
+    train_files: list[str] = MISSING
+    validation_files: list[str] = MISSING
     cache_dir: str | None = None
     mlm_probability: float = 0.15
     num_proc: int = 1
@@ -172,8 +185,10 @@ def _error(error: OmegaConfBaseException) -> PretrainConfigError:
 
 
 def _as_list(expected: Any, value: Any) -> Any:
-    """A string given where a list is expected is a one-element list (never its characters)."""
-    return [value] if isinstance(expected, (list, ListConfig)) and isinstance(value, str) else value
+    """A string given where a list is expected is a one-element list (never its characters);
+    ``???`` (OmegaConf's mandatory value) stays as it is."""
+    wrap = isinstance(expected, (list, ListConfig)) and isinstance(value, str) and value != MISSING
+    return [value] if wrap else value
 
 
 def _wrap_strings(cls: type, raw: Any) -> Any:
@@ -203,10 +218,11 @@ def _child(node: DictConfig | ListConfig, part: str, key: str, where: str) -> tu
                 f"{key}: {where} has {len(node)} item(s); index {part!r} is out of range (allowed: {allowed})"
             )
         return int(part), node[int(part)]
-    if part in node and OmegaConf.is_missing(node, part):
-        node[part] = {}
-    if part not in node and dataclasses.is_dataclass(OmegaConf.get_type(node)):
-        raise PretrainConfigError(f"{key}: unknown key(s) [{part!r}] in {where}; allowed: {sorted(node)}")
+    present = part in node.keys()  # ``part in node`` is False for a ``???`` value
+    if not present and dataclasses.is_dataclass(OmegaConf.get_type(node)):
+        raise PretrainConfigError(f"{key}: unknown key(s) [{part!r}] in {where}; allowed: {sorted(node.keys())}")
+    if present and OmegaConf.is_missing(node, part):
+        return part, node._get_node(part)  # a ``???`` value not set yet: its typed node (a list stays a list)
     return part, node.get(part)
 
 
@@ -227,7 +243,7 @@ def apply_overrides(raw: Any, overrides: list[str]) -> Any:
         try:
             for depth, part in enumerate(parents):
                 index, child = _child(node, part, key, ".".join(parents[:depth]) or "the config")
-                if child is None and not isinstance(node, ListConfig):
+                if not isinstance(node, ListConfig) and (child is None or OmegaConf.is_missing(node, index)):
                     node[index] = {}
                 node = node[index]
             if not isinstance(node, (DictConfig, ListConfig)):
@@ -247,6 +263,25 @@ def _structured(raw: Any) -> DictConfig:
         return OmegaConf.merge(OmegaConf.structured(PretrainConfig), _wrap_strings(PretrainConfig, raw))
     except OmegaConfBaseException as error:
         raise _error(error) from None
+
+
+#: how each mandatory value is given on the command line, in the "is required" error
+OVERRIDE_EXAMPLES = {
+    "data.train_files": "'data.train_files=[path/to/train.txt]'",
+    "data.validation_files": "'data.validation_files=[path/to/valid.txt]'",
+}
+
+
+def _check_required(structured: DictConfig) -> None:
+    """Every ``???`` value left unset is one error naming the keys and the overrides that set them."""
+    missing = sorted(re.sub(r"\[(\d+)\]", r".\1", key) for key in OmegaConf.missing_keys(structured))
+    if missing:
+        examples = " ".join(OVERRIDE_EXAMPLES.get(key, f"{key}=VALUE") for key in missing)
+        one = len(missing) == 1
+        raise PretrainConfigError(
+            f"{', '.join(missing)} {'is' if one else 'are'} required (??? or absent in the config): "
+            f"set {'it' if one else 'them'} in the config file or on the command line, e.g. --config FILE {examples}"
+        )
 
 
 def check_model(model: dict[str, Any]) -> None:
@@ -348,6 +383,7 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
 def config_from_dict(raw: dict[str, Any], overrides: list[str] | None = None) -> PretrainConfig:
     """Build and validate a :class:`PretrainConfig` from plain data and ``overrides``."""
     structured = apply_overrides(_structured(raw), list(overrides or []))
+    _check_required(structured)
     try:
         cfg = OmegaConf.to_object(structured)
     except OmegaConfBaseException as error:

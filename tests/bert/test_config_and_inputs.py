@@ -14,6 +14,8 @@ from hf_integration.pretrain_bert.checkpoint import check_run_dir
 from hf_integration.pretrain_bert.config import apply_overrides, config_from_dict, load_config
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "bert" / "tiny.yaml"
+#: the data files the presets leave to the command line (not read by load_config)
+DATA = ["data.train_files=[train.txt]", "data.validation_files=[valid.txt]"]
 
 
 def _run_cli(tmp_path: Path, raw: dict, capsys: pytest.CaptureFixture, *flags: str) -> str:
@@ -71,16 +73,67 @@ def _run_cli(tmp_path: Path, raw: dict, capsys: pytest.CaptureFixture, *flags: s
 )
 def test_bad_config_values_are_rejected(overrides: list[str], message: str) -> None:
     with pytest.raises(ValueError) as error:
-        load_config(TINY, overrides)
+        load_config(TINY, [*DATA, *overrides])
     assert message in str(error.value)
 
 
 def test_a_string_where_a_list_is_expected_is_one_item() -> None:
-    cfg = load_config(TINY, ["data.train_files=/a.txt", "logging.trackers=jsonl"])
+    cfg = load_config(TINY, ["data.train_files=/a.txt", "data.validation_files=/b.txt", "logging.trackers=jsonl"])
     assert cfg.data.train_files == ["/a.txt"] and cfg.logging.trackers == ["jsonl"]
     raw = yaml.safe_load(TINY.read_text())
-    raw["data"]["validation_files"] = "/b.txt"
+    raw["data"].update(train_files="/a.txt", validation_files="/b.txt")
     assert config_from_dict(raw).data.validation_files == ["/b.txt"]
+
+
+@pytest.mark.parametrize("preset", sorted(TINY.parent.glob("*.yaml")), ids=lambda path: path.name)
+def test_data_files_are_required_and_named_with_the_override_syntax(preset: Path) -> None:
+    raw = yaml.safe_load(preset.read_text())
+    assert raw["data"]["train_files"] == raw["data"]["validation_files"] == "???", "no default data paths"
+    assert "../shared" not in preset.read_text()
+    with pytest.raises(ValueError) as error:
+        load_config(preset)
+    assert str(error.value) == (
+        "data.train_files, data.validation_files are required (??? or absent in the config): set them in "
+        "the config file or on the command line, e.g. --config FILE 'data.train_files=[path/to/train.txt]' "
+        "'data.validation_files=[path/to/valid.txt]'"
+    )
+    with pytest.raises(ValueError, match=r"^data.validation_files is required .* 'data.validation_files=\["):
+        load_config(preset, ["data.train_files=[corpus/]"])
+    del raw["data"]["train_files"]  # absent is the same as ???
+    with pytest.raises(ValueError, match=r"^data.train_files is required"):
+        config_from_dict(raw, ["data.validation_files=[v.txt]"])
+    cfg = load_config(preset, ["data.train_files=[a.txt, corpus/]", "data.validation_files=v.txt"])
+    assert cfg.data.train_files == ["a.txt", "corpus/"] and cfg.data.validation_files == ["v.txt"]
+
+
+def test_missing_data_files_are_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    raw = yaml.safe_load(TINY.read_text())
+    raw["run_dir"] = str(tmp_path / "run")
+    message = _run_cli(tmp_path, raw, capsys, "--check")
+    assert message.startswith("error: data.train_files, data.validation_files are required")
+
+
+@pytest.mark.parametrize(
+    ("ratio", "total", "expected"),
+    [
+        (0.1, 30, 3),  # 0.1 * 30 is exactly 3.0 in binary floating point
+        (0.11, 20, 3),  # 2.2: up (half-up rounding gave 2)
+        (0.07, 100, 8),  # 7.000000000000001 in floating point: up, as the Trainer
+        (0.125, 20, 3),  # 2.5
+        (0.128, 1563, 201),  # NVIDIA's phase 2 (bert-base/large presets): 200.064
+        (0.2843, 7038, 2001),  # NVIDIA's phase 1: 2000.9034
+        (0.0, 50, 0),
+    ],
+)
+def test_fractional_warmup_rounds_up_as_the_trainer(ratio: float, total: int, expected: int, tmp_path: Path) -> None:
+    from transformers import TrainingArguments
+
+    from hf_integration.pretrain_bert.config import PhaseConfig
+
+    phase = PhaseConfig("p", 8, 1, total_steps=total, peak_lr=1e-3, warmup_ratio=ratio)
+    assert phase.num_warmup_steps == expected
+    trainer = TrainingArguments(output_dir=str(tmp_path), warmup_steps=ratio, report_to=[])
+    assert trainer.get_warmup_steps(total) == expected, "the Trainer's own rounding"
 
 
 def test_help_does_not_import_transformers() -> None:
@@ -136,7 +189,7 @@ def test_overrides_set_nested_and_list_values() -> None:
 def test_presets_are_valid_and_explicit() -> None:
     for preset in sorted(TINY.parent.glob("*.yaml")):
         raw = yaml.safe_load(preset.read_text())
-        cfg = config_from_dict(raw)
+        cfg = config_from_dict(raw, DATA)
         for phase in raw["phases"]:  # every hyperparameter is written out, none left to a default
             assert {
                 "max_seq_length",
