@@ -1,14 +1,17 @@
 """BERT masked-language-model pretraining with accelerate and the Knee LR schedule.
 
-Run it with ``accelerate launch -m hf_integration.pretrain_bert --config configs/bert/tiny.yaml``
-(or ``python -m`` for one process). Modules, one job each: ``config`` (YAML + overrides,
+Run it with ``accelerate launch -m hf_integration.pretrain_bert --config configs/bert/tiny.yaml
+'data.train_files=[train.txt]' 'data.validation_files=[valid.txt]'`` (or ``python -m``, or the
+``knee-pretrain-bert`` command, for one process). Modules, one job each: ``config`` (YAML + overrides,
 validation), ``data`` (files, WordPiece, packing, cache), ``batches`` (resumable sharding and
 masking), ``model``, ``optim``, ``schedules``, ``train`` (the update loop), ``train_metrics``
 (training-loss logging), ``evaluation`` (held-out loss and accuracy), ``checkpoint`` (run
-directory, save/resume), ``tracking`` (JSON-lines tracker) and ``run`` (all phases).
+directory, save/resume), ``tracking`` (JSON-lines and per-phase TensorBoard trackers, no
+duplicates after a resume) and ``run`` (all phases).
 
 >>> from hf_integration.pretrain_bert import load_config, pretrain  # doctest: +SKIP
->>> pretrain(load_config("configs/bert/tiny.yaml", ["run_dir=runs/tiny"]))  # doctest: +SKIP
+>>> pretrain(load_config("configs/bert/tiny.yaml", ["run_dir=runs/tiny", "data.train_files=[train.txt]",
+...                                               "data.validation_files=[valid.txt]"]))  # doctest: +SKIP
 """
 
 from hf_integration.pretrain_bert.config import PretrainConfig, load_config

@@ -4,9 +4,11 @@ Layout of ``run_dir``::
 
     config.yaml                  the resolved config; a re-run must match it (then it resumes)
     tokenizer/vocab.txt          the WordPiece vocabulary (trained or copied)
-    logs/                        TensorBoard events and metrics.jsonl
+    logs/metrics.jsonl           every logged metric, one JSON object per log call
+    logs/<run>/<phase>/          TensorBoard events of each phase (hyperparameters in logs/<run>/)
     <phase>/checkpoints/step_00000100/   accelerator.save_state + trainer_state.pt
-    <phase>/final/               save_pretrained model and tokenizer: marks the phase done
+    <phase>/final/               save_pretrained model and tokenizer (model_max_length = the model's
+                                 max_position_embeddings): marks the phase done
 
 A checkpoint holds the model, optimizer, every process's RNG states (``save_state``) and, in
 ``trainer_state.pt``, the scheduler and :class:`Progress` (completed updates and the data
@@ -144,10 +146,28 @@ def save_periodic_checkpoint(
 
 
 def save_final(accelerator: Accelerator, model: torch.nn.Module, tokenizer: Any, target: Path) -> None:
-    """``save_pretrained`` the unwrapped ``BertForMaskedLM`` and tokenizer into ``target``."""
+    """``save_pretrained`` the unwrapped ``BertForMaskedLM`` and tokenizer into ``target``.
+
+    The saved tokenizer records the model's limit, ``model_max_length =
+    config.max_position_embeddings`` (512 for BERT), so ``tokenizer(text, truncation=True)`` on the
+    loaded pair never makes an input the model cannot take (the vocabulary-only tokenizer says
+    1e30). Every phase's ``max_seq_length`` is at most that limit (checked with the config).
+    """
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        mlm = accelerator.unwrap_model(model).mlm
         with atomic_directory(target) as work:
-            accelerator.unwrap_model(model).mlm.save_pretrained(str(work))
-            tokenizer.save_pretrained(str(work))
+            mlm.save_pretrained(str(work))
+            save_tokenizer(tokenizer, work, mlm.config.max_position_embeddings)
     accelerator.wait_for_everyone()
+
+
+def save_tokenizer(tokenizer: Any, target: Path, model_max_length: int) -> None:
+    """``tokenizer.save_pretrained(target)`` with ``model_max_length`` recorded; the in-memory
+    tokenizer keeps its own setting (it tokenizes whole lines for packing, never truncating)."""
+    unbounded = tokenizer.model_max_length
+    tokenizer.model_max_length = model_max_length
+    try:
+        tokenizer.save_pretrained(str(target))
+    finally:
+        tokenizer.model_max_length = unbounded

@@ -1,25 +1,39 @@
 """Command line: ``accelerate launch -m hf_integration.pretrain_bert --config FILE [key=value ...]``.
 
-Also runs as ``python -m hf_integration.pretrain_bert`` (one process). Overrides are dotted keys
-with YAML values, for instance ``schedule=linear phases.0.total_steps=40 run_dir=runs/x``.
+Also runs as ``python -m hf_integration.pretrain_bert`` or as the installed console script
+``knee-pretrain-bert`` (both one process; :func:`main` is the entry point of all three).
+Overrides are dotted keys with YAML values, for instance ``schedule=linear
+phases.0.total_steps=40 run_dir=runs/x 'data.train_files=[corpus/]'``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from hf_integration.pretrain_bert.config import load_config
 from knee_nlp.errors import UserError, exit_for_user_error
 from knee_nlp.registry import SCHEDULES
 
 
+MODULE = "hf_integration.pretrain_bert"
+
+
+def _prog() -> str:
+    """How the user started it: ``python -m ...`` (also under ``accelerate launch -m``) or the script's name."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return f"python -m {MODULE}" if name in ("", "__main__.py", "-m", "-c") else name
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m hf_integration.pretrain_bert",
+        prog=_prog(),
         description="BERT masked-language-model pretraining with the LR schedule named by the "
         f"schedule key: {', '.join(SCHEDULES)}.",
-        epilog="Re-running with the same config resumes the run in run_dir; a different config there is an error.",
+        epilog="data.train_files and data.validation_files have no default: give them as overrides. "
+        "Re-running with the same config resumes the run in run_dir; a different config there is an error. "
+        f"Several processes: accelerate launch -m {MODULE} --config FILE ...",
     )
     parser.add_argument("--config", required=True, help="YAML config (see configs/bert/)")
     parser.add_argument(
@@ -34,7 +48,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the command; a :class:`~knee_nlp.errors.UserError` exits with ``error: ...`` (status 2)."""
+    """Run the command; a :class:`~knee_nlp.errors.UserError` exits with ``error: ...`` (status 2).
+
+    The entry point of ``python -m hf_integration.pretrain_bert`` and ``knee-pretrain-bert``.
+    """
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)

@@ -6,7 +6,8 @@ Phase ``k > 1`` starts from phase ``k - 1``'s saved weights with a fresh optimiz
 warmup and decay. A re-run of the same config resumes: finished phases are skipped and the
 current one continues from its latest checkpoint.
 
->>> final_model_dir = pretrain(load_config("configs/bert/tiny.yaml"))  # doctest: +SKIP
+>>> final_model_dir = pretrain(load_config("configs/bert/tiny.yaml", ["data.train_files=[train.txt]",
+...                                       "data.validation_files=[valid.txt]"]))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from hf_integration.pretrain_bert.data import (
     train_wordpiece,
 )
 from hf_integration.pretrain_bert.model import SparseMLM, load_bert, new_bert
-from hf_integration.pretrain_bert.tracking import JsonlTracker
+from hf_integration.pretrain_bert.tracking import trackers_for
 from hf_integration.pretrain_bert.train import train_phase
 
 DEFAULT_CACHE = Path(os.environ.get("KNEE_NLP_CACHE", Path.home() / ".cache" / "knee-nlp")) / "pretrain_bert"
@@ -88,7 +89,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
     state = check_run_dir(run_dir, config)
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
-        log_with=[JsonlTracker(run_dir.name, run_dir / "logs"), *cfg.logging.trackers],
+        log_with=trackers_for(cfg.logging.trackers, run_dir.name, run_dir / "logs"),
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
     )
     cache_root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else DEFAULT_CACHE

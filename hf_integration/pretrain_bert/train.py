@@ -26,6 +26,7 @@ from hf_integration.pretrain_bert.evaluation import log_evaluation, to_device
 from hf_integration.pretrain_bert.model import SparseMLM
 from hf_integration.pretrain_bert.optim import build_optimizer
 from hf_integration.pretrain_bert.schedules import build_scheduler
+from hf_integration.pretrain_bert.tracking import start_phase
 from hf_integration.pretrain_bert.train_metrics import TrainWindow
 
 EVAL_MASK_SEED = 1234
@@ -50,6 +51,7 @@ def train_phase(
     scheduler = build_scheduler(cfg.schedule, optimizer, phase)
     model, optimizer = accelerator.prepare(model, optimizer)
     progress = resume_progress(accelerator, phase_dir, scheduler, phase.name)
+    start_phase(accelerator, phase.name, progress.updates)  # forget what is about to be redone
     processes, accumulation, log = accelerator.num_processes, phase.gradient_accumulation_steps, cfg.logging
     order = BatchOrder(
         len(train_data),

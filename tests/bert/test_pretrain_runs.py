@@ -1,10 +1,12 @@
-"""Real pretraining runs of the tiny BERT on WikiText-2 (CPU): loss, LR trace, processes, resume."""
+"""Real pretraining runs of the tiny BERT on WikiText-2 (CPU): loss, LR trace, processes, resume, outputs."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,9 @@ from knee_nlp.schedule import KneeSchedule
 
 pytestmark = pytest.mark.slow
 
-PEAK, TOTAL, WARMUP = 5e-3, 30, 3  # tiny_config: warmup_ratio 0.1 of 30 updates
+# tiny_config: warmup_ratio 0.1 of 30 updates, rounded up as the Trainer does: ceil(0.1 * 30) = 3
+# (the float product is exactly 3.0; 0.1 of 20 is 2 and 0.1 of 6 is ceil(0.6000000000000001) = 1)
+PEAK, TOTAL, WARMUP = 5e-3, 30, 3
 
 
 def core_lr(schedule: str, total: int = TOTAL, warmup: int = WARMUP) -> list[float]:
@@ -34,6 +38,15 @@ def series(run_dir: Path, key: str, phase: str = "phase1") -> list[float]:
     values = read_metrics(run_dir / "logs" / "metrics.jsonl", f"{phase}/{key}")
     assert sorted(values) == list(range(min(values), max(values) + 1)) or key.startswith("eval")
     return [values[step] for step in sorted(values)]
+
+
+def tensorboard_series(run_dir: Path, key: str, phase: str = "phase1") -> list[tuple[int, float]]:
+    """``(step, value)`` of ``<phase>/<key>`` as TensorBoard shows it (``logs/<run>/<phase>/``)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(run_dir / "logs" / run_dir.name / phase))
+    accumulator.Reload()
+    return [(event.step, event.value) for event in accumulator.Scalars(f"{phase}/{key}")]
 
 
 def assert_finished(result, run_dir: Path, phase: str = "phase1") -> None:
@@ -75,6 +88,20 @@ def test_loss_falls_and_lr_is_the_core_function(
     assert BertForMaskedLM.from_pretrained(run_dir / "phase1" / "final").config.vocab_size == 1024
 
 
+def test_saved_tokenizer_truncation_fits_the_saved_model(knee_run) -> None:
+    """``tokenizer(long_text, truncation=True)`` stops at max_position_embeddings (512), which the model takes."""
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    final = knee_run[0] / "phase1" / "final"
+    tokenizer = AutoTokenizer.from_pretrained(final)
+    model = BertForMaskedLM.from_pretrained(final).eval()
+    assert tokenizer.model_max_length == model.config.max_position_embeddings == 512
+    inputs = tokenizer("the history of the city " * 400, truncation=True, return_tensors="pt")
+    assert inputs["input_ids"].shape == (1, 512)
+    with torch.no_grad():
+        assert model(**inputs).logits.shape == (1, 512, 1024)
+
+
 def test_gradient_accumulation_counts_updates_not_micro_batches(
     tmp_path: Path, tiny_config, pretrain_cli
 ) -> None:
@@ -107,22 +134,35 @@ def test_two_processes_with_accumulation(
 def test_kill_and_resume_continue_the_exact_trajectory(
     tmp_path: Path, tiny_config, pretrain_cli, pretrain_popen, knee_run
 ) -> None:
+    """Killed after update 20 with its checkpoint at 15: updates 16..20 are redone, and neither
+    metrics.jsonl nor TensorBoard shows them twice."""
     reference, _ = knee_run
-    raw = tiny_config(tmp_path / "run")
+    run_dir = tmp_path / "run"
+    raw = tiny_config(run_dir)
+    raw["logging"]["save_every"] = 15  # checkpoints do not change the trajectory
     process = pretrain_popen(raw, tmp_path / "config.yaml")
     for line in process.stdout:
-        if "saved checkpoint" in line and line.rstrip().endswith("step_00000010"):
+        if "[phase1] update 20: eval loss" in line:  # logged after update 20, no checkpoint until the end
             os.kill(process.pid, signal.SIGKILL)
             break
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL, "the run must be killed mid-phase"
-    assert not (tmp_path / "run" / "phase1" / "final").exists()
+    assert not (run_dir / "phase1" / "final").exists()
+    metrics = run_dir / "logs" / "metrics.jsonl"
+    assert max(read_metrics(metrics, "phase1/lr")) >= 20 and max(read_metrics(metrics, "phase1/eval_loss")) == 20
+    assert max(step for step, _ in tensorboard_series(run_dir, "lr")) >= 20, "events of 16..20 are on disk"
 
     result = pretrain_cli(raw, tmp_path / "config.yaml")
-    assert_finished(result, tmp_path / "run")
-    assert "resumed from" in result.stdout and "at update 10" in result.stdout
+    assert_finished(result, run_dir)
+    assert "resumed from" in result.stdout and "at update 15" in result.stdout
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    counts = Counter((key, record["step"]) for record in records for key in record if key != "step")
+    assert max(counts.values()) == 1, [item for item, count in counts.items() if count > 1]
     for key in ("lr", "train_loss", "train_mlm_accuracy", "examples_seen", "eval_loss"):
-        assert series(tmp_path / "run", key) == pytest.approx(series(reference, key), rel=1e-6), key
+        assert series(run_dir, key) == pytest.approx(series(reference, key), rel=1e-6), key
+        shown = tensorboard_series(run_dir, key)
+        assert [step for step, _ in shown] == sorted(read_metrics(metrics, f"phase1/{key}")), key
+        assert [value for _, value in shown] == pytest.approx(series(reference, key), rel=1e-5), key
     resumed = load_file(tmp_path / "run" / "phase1" / "final" / "model.safetensors")
     straight = load_file(reference / "phase1" / "final" / "model.safetensors")
     assert all(torch.allclose(resumed[name], straight[name], atol=1e-6) for name in straight)
