@@ -59,8 +59,9 @@ def warmup_steps_from_ratio(ratio: float, total_steps: int) -> int:
     """Warmup updates for ``ratio`` (a fraction in [0, 1]) of ``total_steps``, rounded **up**.
 
     The one rounding rule for a fractional warmup, transformers' ``TrainingArguments.get_warmup_steps``
-    (``math.ceil(total_steps * ratio)``, float product included: ``0.1 x 30`` is ``3.0000000000000004``
-    in floating point, so 4 updates), used by the ``Trainer`` integration and meant for the BERT launcher.
+    (``math.ceil(total_steps * ratio)``, float product included: ``0.07 x 100`` is
+    ``7.000000000000001`` in floating point, so 8 updates), used by the ``Trainer`` integration and
+    the BERT launcher.
 
     >>> warmup_steps_from_ratio(0.125, 20), warmup_steps_from_ratio(0.128, 1563), warmup_steps_from_ratio(1.0, 7)
     (3, 201, 7)
