@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the request, run it, print where the report is."""
     from knee_nlp.reproduce.config import ConfigError
     from knee_nlp.reproduce.datasets import DataError
+    from knee_nlp.reproduce.explore import explore_choice, read_recommendation
     from knee_nlp.reproduce.pipeline import ReproduceError, Request, reproduce
     from knee_nlp.reproduce.runner import RunError
 
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
         data_dir=Path(args.data_dir) if args.data_dir else None,
         config_dir=Path(args.config_dir) if args.config_dir else None, dry_run=args.dry_run,
         raw_dir=Path(args.raw_dir) if args.raw_dir else None,
+        explore=(explore_choice(args.explore_ratio) if args.explore_ratio is not None
+                 else read_recommendation(Path(args.explore_from)) if args.explore_from else None),
     )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -70,7 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="A preset of the experiment (its budgets in experiment.yaml): full: "
                         "the paper-scale configs (GPUs); tiny (iwslt14, wmt14): a shrunk model and "
                         "data subset that runs in minutes on a CPU; cpu (multi30k): a small "
-                        "Transformer on the real corpus, about 10 minutes a run on a laptop CPU "
+                        "Transformer on the real corpus, 615 updates a run on a laptop CPU "
                         "(default: full).")
     parser.add_argument("--schedules", nargs="+", choices=sorted(SCHEDULES), metavar="NAME",
                         help=f"Schedules to run, among {sorted(SCHEDULES)} (default: the "
@@ -93,6 +96,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--raw-dir", help="Experiments with a data recipe (multi30k): when no "
                         "data is found, prepare it from the release files in this folder instead "
                         "of downloading them.")
+    tuned = parser.add_mutually_exclusive_group()
+    tuned.add_argument("--explore-ratio", type=float, metavar="R",
+                       help="Explore fraction (of the whole budget, in [0, 1]) of the tuned "
+                       "'knee' schedule, replacing its config's value; choose it on validation "
+                       "data, never on the test set. Recorded in the run dir's reproduce.json.")
+    tuned.add_argument("--explore-from", metavar="RECOMMENDED_JSON",
+                       help="Take the tuned 'knee' explore fraction from a recommended.json "
+                       "written by `knee-nlp sweep-explore` (chosen on validation scores).")
     parser.add_argument("--config-dir", help="Config root (default: the configs shipped inside "
                         "the knee_nlp package, or $KNEE_NLP_CONFIG_DIR).")
     parser.add_argument("--dry-run", action="store_true",

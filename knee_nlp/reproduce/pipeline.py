@@ -27,6 +27,7 @@ from knee_nlp.reproduce.config import (SCHEDULES, ConfigError, ExperimentSpec, R
                                        knee_schedule, load_experiment, load_run_config)
 from knee_nlp.reproduce.datasets import DataSource, resolve_data
 from knee_nlp.reproduce.epochs import count_epoch_updates
+from knee_nlp.reproduce.explore import ExploreChoice, with_explore
 from knee_nlp.reproduce.layout import MANIFEST, run_directory
 from knee_nlp.reproduce.report import write_report
 from knee_nlp.reproduce.runner import RunPlan, execute, run_name
@@ -51,6 +52,7 @@ class Request:
     config_dir: Path | None = None
     dry_run: bool = False
     raw_dir: Path | None = None
+    explore: ExploreChoice | None = None
 
 
 def _has_cuda() -> bool:
@@ -86,7 +88,8 @@ def select_runs(spec: ExperimentSpec, request: Request) -> list[RunConfig]:
     unknown = sorted(set(schedules) - set(SCHEDULES))
     if unknown:
         raise ConfigError(f"unknown schedule(s) {unknown}; choose from {sorted(SCHEDULES)}")
-    runs = [load_run_config(spec, request.preset, s, b) for b in budgets for s in schedules]
+    runs = [with_explore(load_run_config(spec, request.preset, s, b), request.explore)
+            for b in budgets for s in schedules]
     limits = {json.dumps(run.data, sort_keys=True) for run in runs}
     if len(limits) > 1:
         raise ConfigError(f"the selected configs disagree on their data subset ({sorted(limits)}); "
@@ -155,6 +158,8 @@ def reproduce(request: Request) -> Path:
         cpu = check_devices(request.gpus, request.precision)
     run_dir = Path(request.run_dir).resolve()
     _check_manifest(run_dir, {"experiment": spec.name, "preset": request.preset})
+    if request.explore is not None:  # the tuned knee's explore fraction and how it was chosen
+        _check_manifest(run_dir, {"tuned_explore": request.explore.to_json()})
     data = resolve_data(spec, run_dir / "data", request.data_dir, runs[0].data, request.preset,
                         raw_dir=request.raw_dir)
     _check_manifest(run_dir, {

@@ -1,0 +1,64 @@
+"""The tuned ``knee`` schedule's explore fraction from --explore-ratio or a sweep's recommended.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from knee_nlp.cli import main
+from knee_nlp.reproduce.config import load_experiment, load_run_config
+from knee_nlp.reproduce.explore import (ExploreChoiceError, explore_choice, read_recommendation,
+                                        with_explore)
+from knee_nlp.reproduce.fairseq_commands import scale_batching, train_command
+from knee_nlp.validation import ArgumentError
+
+
+def _knee_flags(run, tmp_path: Path) -> list[str]:
+    argv = train_command(run, bin_dir=tmp_path, seed=1, max_update=615, save_dir=tmp_path,
+                         batching=scale_batching(run, 1), source_lang="de", target_lang="en",
+                         precision="fp32", cpu=True)
+    return argv[argv.index("--lr-scheduler"):argv.index("--max-update")]
+
+
+def test_the_choice_replaces_only_the_tuned_knee_explore(tmp_path: Path) -> None:
+    spec = load_experiment("multi30k")
+    choice = explore_choice(0.75)
+    tuned = with_explore(load_run_config(spec, "cpu", "knee", "5ep"), choice)
+    flags = _knee_flags(tuned, tmp_path)
+    assert flags[flags.index("--explore-ratio") + 1] == "0.75"
+    assert "--explore-updates" not in flags and "--explore-from" not in tuned.source
+    assert "explore_ratio from --explore-ratio" in tuned.source
+    for untouched in ("knee_explore50", "inverse_sqrt", "linear"):
+        run = load_run_config(spec, "cpu", untouched, "5ep")
+        assert with_explore(run, choice) == run
+
+
+def test_recommendation_file_written_by_the_sweep(tmp_path: Path) -> None:
+    path = tmp_path / "recommended.json"
+    path.write_text(json.dumps({"explore_ratio": 0.25, "chosen_on": "validation accuracy"}))
+    choice = read_recommendation(path)
+    assert choice.ratio == 0.25 and "validation accuracy" in choice.chosen_by
+
+
+@pytest.mark.parametrize("content", ["{", '{"ratio": 0.5}', "[0.5]"])
+def test_unusable_recommendation_files_name_the_flag(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "recommended.json"
+    path.write_text(content)
+    with pytest.raises(ExploreChoiceError, match="--explore-from"):
+        read_recommendation(path)
+
+
+@pytest.mark.parametrize("ratio", [-0.1, 1.5, float("nan")])
+def test_out_of_range_ratio_names_the_flag_and_range(ratio: float) -> None:
+    with pytest.raises(ArgumentError, match=r"--explore-ratio must be a number in \[0, 1\]"):
+        explore_choice(ratio)
+
+
+def test_cli_refuses_a_bad_choice_before_anything_runs(tmp_path: Path, capsys) -> None:
+    status = main(["reproduce", "multi30k", "--preset", "cpu", "--run-dir", str(tmp_path / "run"),
+                   "--explore-from", str(tmp_path / "missing.json"), "--dry-run"])
+    assert status == 2
+    assert "--explore-from: no file" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
