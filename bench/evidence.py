@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
                             help="tiny BERT on WikiText-2 via the BERT launcher")
     tiny.add_argument("--train-file", type=Path, required=True)
     tiny.add_argument("--validation-file", type=Path, required=True)
-    tiny.add_argument("--config", type=Path, default=BENCH.parent / "configs/bert/tiny.yaml")
+    tiny.add_argument("--config", default="tiny", help="BERT launcher preset or config file")
     tiny.set_defaults(func=bert)
     args = parser.parse_args(argv)
     args.func(args)

@@ -25,7 +25,7 @@ for precision in fp16 bf16; do
     python bench/gpu_check.py trainer --precision "$precision" --work-dir "$out"
 done
 step "BERT launcher, bf16"
-python -m hf_integration.pretrain_bert --config configs/bert/tiny.yaml mixed_precision=bf16 \
+python -m hf_integration.pretrain_bert --config tiny mixed_precision=bf16 \
     run_dir="$out/bert-bf16" "data.train_files=[$wikitext/test.txt]" \
     "data.validation_files=[$wikitext/valid.txt]" 2>&1 | tail -n 5
 step "Multi30k full preset: inverse_sqrt and knee, seed 1"

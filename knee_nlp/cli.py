@@ -16,6 +16,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from knee_nlp import __version__
 from knee_nlp.errors import UserError, exit_for_user_error
 
 SUBCOMMAND_MODULES = (
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The Knee (explore-exploit) LR schedule: plots, data preparation and "
         "reproduction of the paper's NLP experiments.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in SUBCOMMAND_MODULES:
         importlib.import_module(module_name).add_parser(subparsers)

@@ -1,6 +1,6 @@
 """BERT masked-language-model pretraining with accelerate and the Knee LR schedule.
 
-Run it with ``accelerate launch -m hf_integration.pretrain_bert --config configs/bert/tiny.yaml
+Run it with ``accelerate launch -m hf_integration.pretrain_bert --config tiny
 'data.train_files=[train.txt]' 'data.validation_files=[valid.txt]'`` (or ``python -m``, or the
 ``knee-pretrain-bert`` command, for one process). Modules, one job each: ``config`` (YAML + overrides,
 validation), ``data`` (files, WordPiece, packing, cache), ``batches`` (resumable sharding and
@@ -10,7 +10,7 @@ directory, save/resume), ``tracking`` (JSON-lines and per-phase TensorBoard trac
 duplicates after a resume) and ``run`` (all phases).
 
 >>> from hf_integration.pretrain_bert import load_config, pretrain  # doctest: +SKIP
->>> pretrain(load_config("configs/bert/tiny.yaml", ["run_dir=runs/tiny", "data.train_files=[train.txt]",
+>>> pretrain(load_config("tiny", ["run_dir=runs/tiny", "data.train_files=[train.txt]",
 ...                                               "data.validation_files=[valid.txt]"]))  # doctest: +SKIP
 """
 

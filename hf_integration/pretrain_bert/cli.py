@@ -35,7 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "Re-running with the same config resumes the run in run_dir; a different config there is an error. "
         f"Several processes: accelerate launch -m {MODULE} --config FILE ...",
     )
-    parser.add_argument("--config", required=True, help="YAML config (see configs/bert/)")
+    parser.add_argument("--config", required=True, help="a preset (tiny, bert-base, bert-large: "
+                        "hf_integration/pretrain_bert/presets/) or a YAML config file")
     parser.add_argument(
         "overrides",
         nargs="*",

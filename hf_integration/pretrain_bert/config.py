@@ -11,7 +11,10 @@ Every value is then
 checked here, before any data is read or any model is built; ``model`` is checked as
 ``transformers.BertConfig`` arguments without building the model.
 
->>> cfg = load_config("configs/bert/tiny.yaml", ["schedule=linear", "phases.0.total_steps=40",
+The shipped presets (``tiny``, ``bert-base``, ``bert-large``, in ``presets/`` beside this module)
+are found by name, so an installed wheel needs no checkout; any other value is a file path.
+
+>>> cfg = load_config("tiny", ["schedule=linear", "phases.0.total_steps=40",
 ...                   "data.train_files=[train.txt]", "data.validation_files=[valid.txt]"])
 ... # doctest: +SKIP
 >>> cfg.schedule, cfg.phases[0].total_steps  # doctest: +SKIP
@@ -25,6 +28,7 @@ import inspect
 import re
 import typing
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -392,13 +396,27 @@ def config_from_dict(raw: dict[str, Any], overrides: list[str] | None = None) ->
     return validate(cfg)
 
 
+def preset_names() -> list[str]:
+    """The presets shipped inside the package: ``--config tiny`` etc."""
+    return sorted(entry.name.removesuffix(".yaml") for entry in files(__package__).joinpath(
+        "presets").iterdir() if entry.name.endswith(".yaml"))
+
+
+def read_config_text(name_or_path: str | Path) -> str:
+    """The YAML text of a config file, or of a shipped preset given by name (``tiny``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path.read_text()
+    if str(name_or_path) in preset_names():
+        return files(__package__).joinpath("presets", f"{name_or_path}.yaml").read_text()
+    raise InputFileError(f"config {name_or_path} is neither a file nor a preset "
+                         f"(presets: {', '.join(preset_names())})")
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> PretrainConfig:
-    """Read ``path`` (YAML), apply ``overrides`` and validate."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"config file {path} does not exist")
+    """Read the config file or preset ``path`` (YAML), apply ``overrides`` and validate."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(read_config_text(path)) or {}
     except yaml.YAMLError as error:
         raise PretrainConfigError(f"config file {path} is not valid YAML: {error}") from None
     return config_from_dict(raw, overrides)

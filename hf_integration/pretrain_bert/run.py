@@ -6,7 +6,7 @@ Phase ``k > 1`` starts from phase ``k - 1``'s saved weights with a fresh optimiz
 warmup and decay. A re-run of the same config resumes: finished phases are skipped and the
 current one continues from its latest checkpoint.
 
->>> final_model_dir = pretrain(load_config("configs/bert/tiny.yaml", ["data.train_files=[train.txt]",
+>>> final_model_dir = pretrain(load_config("tiny", ["data.train_files=[train.txt]",
 ...                                       "data.validation_files=[valid.txt]"]))  # doctest: +SKIP
 """
 

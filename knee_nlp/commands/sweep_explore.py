@@ -12,12 +12,22 @@ test halves inside the sweep directory)::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 from pathlib import Path
 
-DEFAULT_CONFIG = "configs/bert/tiny.yaml"
-#: the repository's copy, used when DEFAULT_CONFIG is not found relative to the working directory
-_REPO_CONFIG = Path(__file__).resolve().parents[2] / DEFAULT_CONFIG
+#: a BERT launcher preset name (its YAML ships in hf_integration/pretrain_bert/presets/) or a file
+DEFAULT_CONFIG = "tiny"
+
+
+def config_file(name_or_path: str) -> Path:
+    """``name_or_path`` if it is a file, else the launcher's preset of that name (not imported)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    package = importlib.util.find_spec("hf_integration")
+    preset = Path(package.origin).parent / "pretrain_bert" / "presets" / f"{name_or_path}.yaml"
+    return preset if package and preset.is_file() else path
 DEFAULT_RATIOS = (0.0, 0.25, 0.5, 0.75)
 DEFAULT_SEEDS = (1, 2, 3, 4, 5)
 #: sweep defaults for the sharpness ascent, chosen for CPU time and checked for convergence on a
@@ -79,10 +89,7 @@ def run(args: argparse.Namespace) -> int:
             from knee_nlp.sweep.backend import SharpnessSettings
             from knee_nlp.sweep.bert import BertBackend
 
-            config = Path(args.config)
-            if args.config == DEFAULT_CONFIG and not config.is_file() and _REPO_CONFIG.is_file():
-                config = _REPO_CONFIG
-            backend = BertBackend(config, Path(args.train_file), Path(args.validation_file),
+            backend = BertBackend(config_file(args.config), Path(args.train_file), Path(args.validation_file),
                                   overrides=args.set, device=args.device)
             sharpness = SharpnessSettings(eps=args.eps, steps=args.sharpness_steps, lr=args.sharpness_lr,
                                           batches=args.sharpness_batches)
@@ -131,7 +138,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="Held-out text, split by article (' = Title = ' lines): first half = validation "
                              "(chooses the explore fraction), second half = test (reported only).")
     parser.add_argument("--config", default=DEFAULT_CONFIG,
-                        help=f"BERT launcher config (default {DEFAULT_CONFIG}).")
+                        help="BERT launcher preset (tiny, bert-base, bert-large) or "
+                        f"config file (default {DEFAULT_CONFIG}).")
     parser.add_argument("--explore-ratios", type=_ratio, nargs="+", default=list(DEFAULT_RATIOS), metavar="R",
                         help="Explore fractions of each phase's budget, in [0, 1 - warmup_ratio] "
                              f"(default {' '.join(f'{r:g}' for r in DEFAULT_RATIOS)}).")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / "configs" / "bert" / "tiny.yaml"
+TINY = REPO / "hf_integration" / "pretrain_bert" / "presets" / "tiny.yaml"
 SEQ = 64  # short sequences keep the CPU runs to a few seconds
 
 
@@ -59,7 +59,7 @@ def _tiny_config(
 
 @pytest.fixture(scope="session")
 def tiny_config(wikitext: dict[str, Path], prepared: dict[str, Path]) -> Callable[..., dict[str, Any]]:
-    """``tiny_config(run_dir, **phase_overrides)``: configs/bert/tiny.yaml cut to one short phase
+    """``tiny_config(run_dir, **phase_overrides)``: the tiny preset cut to one short phase
     (30 updates of 16 x 64 tokens) on the session's tokenized WikiText-2."""
     return lambda run_dir, **phase: _tiny_config(run_dir, wikitext, prepared, **phase)
 

@@ -13,7 +13,7 @@ from hf_integration.pretrain_bert import cli
 from hf_integration.pretrain_bert.checkpoint import check_run_dir
 from hf_integration.pretrain_bert.config import apply_overrides, config_from_dict, load_config
 
-TINY = Path(__file__).resolve().parents[2] / "configs" / "bert" / "tiny.yaml"
+TINY = Path(__file__).resolve().parents[2] / "hf_integration" / "pretrain_bert" / "presets" / "tiny.yaml"
 #: the data files the presets leave to the command line (not read by load_config)
 DATA = ["data.train_files=[train.txt]", "data.validation_files=[valid.txt]"]
 

@@ -17,7 +17,7 @@ import torch
 from hf_integration.pretrain_bert.tracking import JsonlTracker, PhaseTensorBoardTracker
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / "configs" / "bert" / "tiny.yaml"
+TINY = REPO / "hf_integration" / "pretrain_bert" / "presets" / "tiny.yaml"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog"]

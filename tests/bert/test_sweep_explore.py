@@ -200,7 +200,7 @@ def test_tiny_real_sweep_through_the_cli(tmp_path: Path, wikitext: dict[str, Pat
     on the first 6 articles of valid.txt (3 validation, 3 test)."""
     for name, value in (("OMP_NUM_THREADS", "1"), ("TOKENIZERS_PARALLELISM", "false")):
         monkeypatch.setenv(name, value)
-    raw = yaml.safe_load((REPO / "configs" / "bert" / "tiny.yaml").read_text())
+    raw = yaml.safe_load((REPO / "hf_integration" / "pretrain_bert" / "presets" / "tiny.yaml").read_text())
     raw["logging"].update(log_every=4, eval_every=100, save_every=100, trackers=[])
     raw["phases"] = [{**raw["phases"][0], "max_seq_length": 64, "per_device_batch_size": 8, "total_steps": 8}]
     config = tmp_path / "config.yaml"
