@@ -168,11 +168,13 @@ def find_data_dir(spec: ExperimentSpec, cwd: Path) -> Path | None:
 
 
 def _prepare_multi30k(output_dir: Path, raw_dir: Path | None) -> Path:
+    # one worker: by now this process has imported torch (its threads), and forked workers of
+    # a threaded process can deadlock (seen in the BPE step)
     from knee_nlp.data.multi30k import prepare_multi30k
 
     if raw_dir is None:
-        return prepare_multi30k(output_dir, download=True, workers=2).text_dir
-    return prepare_multi30k(output_dir, raw_dir=Path(raw_dir), workers=2).text_dir
+        return prepare_multi30k(output_dir, download=True).text_dir
+    return prepare_multi30k(output_dir, raw_dir=Path(raw_dir)).text_dir
 
 
 #: ``data.prepare_recipe`` of an experiment.yaml -> ``(output_dir, raw_dir or None) -> data dir``:
