@@ -12,6 +12,7 @@ import yaml
 from hf_integration.pretrain_bert import cli
 from hf_integration.pretrain_bert.checkpoint import check_run_dir
 from hf_integration.pretrain_bert.config import apply_overrides, config_from_dict, load_config
+from knee_nlp.errors import InputFileError
 
 TINY = Path(__file__).resolve().parents[2] / "hf_integration" / "pretrain_bert" / "presets" / "tiny.yaml"
 #: the data files the presets leave to the command line (not read by load_config)
@@ -271,3 +272,15 @@ def test_run_dir_is_never_silently_reused(tmp_path: Path) -> None:
     assert check_run_dir(run, {"seed": 1, "phases": [{"total_steps": 30}]}) == "resume"
     with pytest.raises(FileExistsError, match=r"different config \(phases.0.total_steps: 30 -> 60\)"):
         check_run_dir(run, {"seed": 1, "phases": [{"total_steps": 60}]})
+
+
+@pytest.mark.parametrize("preset", ["tiny", "bert-base", "bert-large"])
+def test_presets_are_found_by_name_without_a_checkout_path(preset: str, tmp_path: Path) -> None:
+    cfg = load_config(preset, [f"data.train_files=[{tmp_path / 'a.txt'}]",
+                               f"data.validation_files=[{tmp_path / 'b.txt'}]"])
+    assert cfg.phases and cfg.schedule == "knee"
+
+
+def test_an_unknown_preset_lists_the_presets() -> None:
+    with pytest.raises(InputFileError, match="neither a file nor a preset.*bert-base, bert-large, tiny"):
+        load_config("tny")
