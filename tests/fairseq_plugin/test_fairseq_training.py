@@ -158,5 +158,6 @@ def test_bad_input_fails_before_loading_data(fairseq_tools, tmp_path):
         "--warmup-updates", 6, "--explore-ratio", 0.5,
     ])
     assert plain.returncode != 0
-    assert "KneeConfigError: --lr-scheduler knee: --warmup-updates (6) + explore" in plain.output
+    assert ("KneeConfigError: --lr-scheduler knee: --warmup-updates + --explore-updates must be "
+            "<= --total-num-update (10), got 6 + 5 = 11") in plain.output
     assert plain.updates == []
