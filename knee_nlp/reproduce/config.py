@@ -40,6 +40,7 @@ import yaml
 
 from knee_nlp.errors import UserError
 from knee_nlp.fairseq_options import knee_schedule_from_fairseq
+from knee_nlp.registry import SCHEDULES as REGISTRY
 from knee_nlp.schedule import KneeSchedule
 from knee_nlp.validation import check_number, check_step_count
 
@@ -99,6 +100,11 @@ def _require(data: dict[str, Any], keys: set[str], path: Path | str, where: str 
                           f"missing {missing}, unknown {unknown}")
 
 
+#: the fairseq ``--lr-scheduler`` of every schedule family in the one registry; each block of
+#: ``schedules.yaml`` configures one of them (``knee_explore50`` is Knee with another setting)
+FAIRSEQ_SCHEDULERS = tuple(spec.fairseq_scheduler for spec in REGISTRY.values())
+
+
 def _schedule_blocks(data: Any, path: Path | str) -> dict[str, dict[str, Any]]:
     """Check a mapping of schedule name -> block (``lr_scheduler`` with a ``name``, ...)."""
     if not isinstance(data, dict) or not data:
@@ -111,9 +117,10 @@ def _schedule_blocks(data: Any, path: Path | str) -> dict[str, dict[str, Any]]:
         for key, value in block.items():
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: {where}.{key} must be a mapping, got {value!r}")
-        if not isinstance(block["lr_scheduler"].get("name"), str):
+        if block["lr_scheduler"].get("name") not in FAIRSEQ_SCHEDULERS:
             raise ConfigError(f"{path}: {where}.lr_scheduler.name must name a fairseq "
-                              f"--lr-scheduler, got {block['lr_scheduler'].get('name')!r}")
+                              f"--lr-scheduler of knee_nlp.registry ({', '.join(FAIRSEQ_SCHEDULERS)}), "
+                              f"got {block['lr_scheduler'].get('name')!r}")
     return data
 
 

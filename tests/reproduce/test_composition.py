@@ -81,7 +81,8 @@ def test_experiment_blocks_replace_shared_ones_and_may_set_train_keys(tmp_path: 
     ("experiment", {"schedules": {"knee": {"lr_scheduler": {"name": "knee"}, "optimizer": 1}}},
      r"experiment.yaml: schedules.knee must have .*unknown \['optimizer'\]"),
     ("experiment", {"schedules": {"onecycle": {"lr_scheduler": {"name": "onecycle"}}}},
-     r"experiment.yaml: schedules.onecycle is not a known schedule"),
+     r"experiment.yaml: schedules.onecycle.lr_scheduler.name must name a fairseq "
+     r"--lr-scheduler of knee_nlp.registry"),
     ("experiment", {"schedules": {"knee": {"lr_scheduler": {"name": "cosine"}}}},
      r"experiment.yaml \(schedules.knee\): schedule 'knee' needs lr_scheduler.name 'knee'"),
     ("experiment", {"schedules": {"knee": {"lr_scheduler": {"name": "knee"},
@@ -116,3 +117,13 @@ def test_configs_are_package_data_and_the_env_overrides(monkeypatch, tmp_path: P
     monkeypatch.setenv("KNEE_NLP_CONFIG_DIR", str(_write(tmp_path)))
     assert default_config_dir() == tmp_path
     assert load_experiment("toy").presets == ("small",)
+
+
+def test_schedule_blocks_configure_the_registrys_fairseq_schedulers(tmp_path: Path) -> None:
+    from knee_nlp.registry import SCHEDULES as REGISTRY
+    from knee_nlp.reproduce.config import SCHEDULES, _schedule_blocks
+
+    assert set(SCHEDULES.values()) <= {spec.fairseq_scheduler for spec in REGISTRY.values()}
+    with pytest.raises(ConfigError, match=r"schedules.yaml: step.lr_scheduler.name must name a "
+                                          r"fairseq --lr-scheduler of knee_nlp.registry"):
+        _schedule_blocks({"step": {"lr_scheduler": {"name": "fixed"}}}, tmp_path / "schedules.yaml")
