@@ -26,8 +26,10 @@ def config_file(name_or_path: str) -> Path:
     if path.is_file():
         return path
     package = importlib.util.find_spec("hf_integration")
+    if package is None or package.origin is None:
+        return path
     preset = Path(package.origin).parent / "pretrain_bert" / "presets" / f"{name_or_path}.yaml"
-    return preset if package and preset.is_file() else path
+    return preset if preset.is_file() else path
 DEFAULT_RATIOS = (0.0, 0.25, 0.5, 0.75)
 DEFAULT_SEEDS = (1, 2, 3, 4, 5)
 #: sweep defaults for the sharpness ascent, chosen for CPU time and checked for convergence on a
