@@ -105,12 +105,13 @@ def dry_count_argv(run: RunConfig, *, bin_dir: Path, batching: Batching, source_
 
 
 def generate_command(run: RunConfig, *, bin_dir: Path, source_lang: str, target_lang: str,
-                     precision: str, cpu: bool) -> list[str]:
-    """The ``fairseq-generate`` argv for the test set; the runner appends ``--path CKPT``."""
+                     precision: str, cpu: bool, subset: str = "test") -> list[str]:
+    """The ``fairseq-generate`` argv for ``subset`` (the test set unless ``"valid"``, as the
+    explore sweep scores); the caller appends ``--path CKPT``."""
     return [
         sys.executable, "-m", "fairseq_cli.generate", str(bin_dir),
         "--user-dir", str(fairseq_user_dir()), "--source-lang", source_lang, "--target-lang", target_lang,
-        "--gen-subset", "test", *to_flags(run.generate),
+        "--gen-subset", subset, *to_flags(run.generate),
         # with the default multiple of 8, fairseq-generate silently drops a leftover batch
         "--required-batch-size-multiple", "1",
         *to_flags({"cpu": cpu, "fp16": precision == "fp16", "bf16": precision == "bf16"}),

@@ -75,3 +75,6 @@ def test_generate_command_uses_the_recipe_beam() -> None:
                             precision="fp32", cpu=True)
     assert _value(argv, "--beam") == "4" and _value(argv, "--lenpen") == "0.6"
     assert _value(argv, "--gen-subset") == "test" and "--remove-bpe" in argv and "--cpu" in argv
+    valid = generate_command(run, bin_dir=Path("bin"), source_lang="en", target_lang="de",
+                             precision="fp32", cpu=True, subset="valid")
+    assert _value(valid, "--gen-subset") == "valid" and valid[:5] == argv[:5]
