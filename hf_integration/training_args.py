@@ -36,6 +36,7 @@ or from the command line with ``HfArgumentParser(KneeTrainingArguments)``::
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ from transformers.utils import ExplicitEnum
 from hf_integration.schedule import KNEE_SCHEDULER_NAME
 from knee_nlp.budget import warmup_steps_from
 from knee_nlp.schedule import KneeSchedule, check_explore, check_lr_bound
-from knee_nlp.validation import renamed_errors
+from knee_nlp.validation import ArgumentError, check_number, renamed_errors
 
 SchedulerTypeWithKnee = ExplicitEnum(
     "SchedulerTypeWithKnee",
@@ -136,8 +137,8 @@ class KneeTrainingArgumentsMixin:
                 f"{type(self).__name__} must be decorated with @dataclass and list {KneeTrainingArgumentsMixin.__name__} "
                 "before its TrainingArguments base"
             )
-        if isinstance(self.lr_scheduler_type, SchedulerTypeWithKnee):
-            self.lr_scheduler_type = self.lr_scheduler_type.value
+        self.lr_scheduler_type = _scheduler_name(self.lr_scheduler_type)
+        _check_json_kwargs(self.lr_scheduler_kwargs)
         if self.lr_scheduler_type != KNEE_SCHEDULER_NAME:
             self._refuse_explore_without_knee()
             super().__post_init__()  # type: ignore[misc]
@@ -251,6 +252,7 @@ class KneeTrainingArgumentsMixin:
             )
         explore_steps, explore_ratio, explore_names = self._explore()
         min_lr_ratio = kwargs.get("min_lr_ratio", 0.0)
+        check_number("learning_rate", self.learning_rate, inclusive=False)  # the peak LR
         with renamed_errors({**_ARGUMENT_NAMES, **explore_names}):
             check_lr_bound("end_lr", min_lr_ratio, 1.0)
             if self.max_steps > 0:
@@ -269,6 +271,28 @@ class KneeTrainingArgumentsMixin:
                     f"warmup_steps + {ratio_name} must be <= 1 (both are fractions of the budget), got "
                     f"{self.warmup_steps} + {explore_ratio}"
                 )
+
+
+def _scheduler_name(value: Any) -> Any:
+    """``lr_scheduler_type`` as a plain name; an unknown name lists every choice, ``knee`` included."""
+    if isinstance(value, SchedulerTypeWithKnee):
+        return value.value
+    if isinstance(value, str) and value not in SchedulerTypeWithKnee._value2member_map_:
+        raise ArgumentError("lr_scheduler_type", value,
+                            f"one of {', '.join(SchedulerTypeWithKnee._value2member_map_)}")
+    return value
+
+
+def _check_json_kwargs(value: Any) -> None:
+    """A JSON ``lr_scheduler_kwargs`` (the command line's form) must parse as an object."""
+    if not isinstance(value, str):
+        return
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ArgumentError("lr_scheduler_kwargs", value, f"a dict or a JSON object ({error})") from None
+    if not isinstance(parsed, dict):
+        raise ArgumentError("lr_scheduler_kwargs", value, "a dict or a JSON object")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from knee_nlp.validation import check_number, check_step_count
+from knee_nlp.validation import check_number, check_ratio, check_step_count
 
 
 def updates_from_batches(num_batches: int, update_freq: int = 1, num_processes: int = 1) -> int:
@@ -40,10 +40,9 @@ def batches_per_epoch(num_examples: int, batch_size: int, drop_last: bool = Fals
 
 def updates_for_epochs(epochs: float, epoch_updates: int) -> int:
     """Total updates for ``epochs`` (may be fractional) at ``epoch_updates`` per epoch; rounds up."""
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not epochs > 0:
-        raise ValueError(f"epochs must be a number > 0, got {epochs!r}")
+    count = check_number("epochs", epochs, inclusive=False)
     per_epoch = check_step_count("epoch_updates", epoch_updates, minimum=1)
-    return math.ceil(epochs * per_epoch)
+    return math.ceil(count * per_epoch)
 
 
 def global_batch_size(per_device_batch_size: int, num_processes: int = 1, grad_accum: int = 1) -> int:
@@ -66,9 +65,7 @@ def warmup_steps_from_ratio(ratio: float, total_steps: int) -> int:
     >>> warmup_steps_from_ratio(0.125, 20), warmup_steps_from_ratio(0.128, 1563), warmup_steps_from_ratio(1.0, 7)
     (3, 201, 7)
     """
-    fraction = check_number("warmup_ratio", ratio)
-    if fraction > 1:
-        raise ValueError(f"warmup_ratio must be a fraction in [0, 1], got {ratio!r}")
+    fraction = check_ratio("warmup_ratio", ratio)
     return math.ceil(check_step_count("total_steps", total_steps) * fraction)
 
 

@@ -56,6 +56,9 @@ class KneeLR(LambdaLR):
 
     Raises:
         ArgumentError: (a ``ValueError``) naming the argument, its value and the allowed range.
+        TypeError: when ``optimizer`` has no ``param_groups`` (is not an optimizer).
+
+    Settings may be Python numbers, numpy scalars or 0-d tensors (see :mod:`knee_nlp.validation`).
 
     ``state_dict()`` saves ``last_epoch``, every group's ``base_lrs`` (peaks) and the
     ``schedule``; ``load_state_dict`` restores them and writes the matching LR into the optimizer.
@@ -72,6 +75,9 @@ class KneeLR(LambdaLR):
         end_factor: float = 0.0,
         last_epoch: int = -1,
     ) -> None:
+        if not isinstance(getattr(optimizer, "param_groups", None), list):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer (with param_groups), "
+                            f"got {type(optimizer).__name__}")
         with renamed_errors(KNEE_LR_NAMES):
             self.schedule = KneeSchedule(
                 peak_lr=1.0,
@@ -95,7 +101,15 @@ class KneeLR(LambdaLR):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the step counter, peaks and schedule, and set the optimizer's LRs to match."""
+        """Restore the step counter, peaks and schedule, and set the optimizer's LRs to match.
+
+        Raises ``ValueError`` for a state that :meth:`state_dict` did not write (another
+        scheduler's, or one missing ``schedule``, ``last_epoch`` or ``base_lrs``).
+        """
+        missing = sorted({"schedule", "last_epoch", "base_lrs"} - set(state_dict))
+        if missing:
+            raise ValueError(f"state_dict is not a KneeLR state: it lacks {missing} "
+                             f"(got the keys {sorted(state_dict)})")
         state = {key: value for key, value in state_dict.items() if key != "lr_lambdas"}
         self.schedule = KneeSchedule(peak_lr=1.0, **state.pop("schedule"))
         self.__dict__.update(state)

@@ -5,6 +5,11 @@ carries the argument's name, the value it got and the allowed range, so bad inpu
 construction, never mid-training. Adapters translate the core's names into their own flags with
 :func:`renamed_errors`.
 
+Numbers may be Python ``int``/``float`` or any real scalar that knows its value: a numpy scalar
+(``np.float32(5e-4)``, ``np.int64(100)``) or a one-element 0-d array or tensor
+(``torch.tensor(5e-4)``); each check returns a plain Python ``int`` or ``float``. Booleans,
+strings, complex numbers and arrays with more than one element are refused.
+
 >>> check_step_count("warmup_steps", 10)
 10
 >>> check_ratio("explore_ratio", 1.5)
@@ -21,6 +26,7 @@ knee_nlp.validation.ArgumentError: --warmup-updates must be an integer >= 0, got
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import re
 from collections.abc import Iterator, Mapping
@@ -80,17 +86,34 @@ def renamed_errors(names: Mapping[str, str], prefix: str = "",
         raise error.renamed(names, prefix, kind) from None
 
 
+def real_scalar(value: Any) -> int | float | None:
+    """``value`` as a Python ``int`` or ``float`` if it is a real number, else ``None``.
+
+    Accepts Python numbers, numpy scalars and 0-d arrays or tensors (numpy, torch), never a
+    ``bool`` (of any library), a string or a complex number.
+
+    >>> real_scalar(2), real_scalar(0.5), real_scalar(True), real_scalar("1")
+    (2, 0.5, None, None)
+    """
+    if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        value = value.item()  # numpy scalar, 0-d numpy array or 0-d torch tensor
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return value if isinstance(value, int) else float(value)
+
+
 def check_step_count(name: str, value: Any, *, minimum: int = 0) -> int:
     """``value`` as an ``int`` >= ``minimum`` (integral floats such as ``10.0`` are accepted)."""
     error = ArgumentError(name, value, f"an integer >= {minimum}")
-    if isinstance(value, bool):
+    number = real_scalar(value)
+    if number is None:
         raise error
     try:
-        count = operator.index(value)
+        count = operator.index(number)
     except TypeError:
-        if not (isinstance(value, float) and value.is_integer()):
+        if not (math.isfinite(number) and float(number).is_integer()):
             raise error from None
-        count = int(value)
+        count = int(number)
     if count < minimum:
         raise error
     return count
@@ -99,9 +122,10 @@ def check_step_count(name: str, value: Any, *, minimum: int = 0) -> int:
 def check_number(name: str, value: Any, *, minimum: float = 0.0, inclusive: bool = True) -> float:
     """``value`` as a finite ``float`` >= ``minimum`` (> ``minimum`` when not ``inclusive``)."""
     error = ArgumentError(name, value, f"a finite number {'>=' if inclusive else '>'} {minimum}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    number = real_scalar(value)
+    if number is None:
         raise error
-    number = float(value)
+    number = float(number)
     if not math.isfinite(number) or number < minimum or (number == minimum and not inclusive):
         raise error
     return number
@@ -109,6 +133,7 @@ def check_number(name: str, value: Any, *, minimum: float = 0.0, inclusive: bool
 
 def check_ratio(name: str, value: Any) -> float:
     """``value`` as a ``float`` in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+    number = real_scalar(value)
+    if number is None or not 0.0 <= number <= 1.0:
         raise ArgumentError(name, value, "a number in [0, 1]")
-    return float(value)
+    return float(number)

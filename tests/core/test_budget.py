@@ -31,7 +31,7 @@ def test_updates_for_epochs_rounds_up() -> None:
     [
         (lambda: updates_from_batches(0), "num_batches must be an integer >= 1, got 0"),
         (lambda: updates_from_batches(10, update_freq=0), "update_freq must be an integer >= 1"),
-        (lambda: updates_for_epochs(0, 10), "epochs must be a number > 0, got 0"),
+        (lambda: updates_for_epochs(0, 10), "epochs must be a finite number > 0.0, got 0"),
         (lambda: global_batch_size(8, grad_accum=1.5), "grad_accum must be an integer >= 1, got 1.5"),
     ],
 )
