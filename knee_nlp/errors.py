@@ -32,6 +32,10 @@ class OutputExistsError(UserError, FileExistsError):
     """An output path that holds something this run must not overwrite."""
 
 
+class OutputPathError(InvalidInputError):
+    """An output path that cannot be written: a file where a directory must be, or no permission."""
+
+
 def exit_for_user_error(error: UserError) -> int:
     """Print ``error: <message>`` to stderr; return the exit status for it."""
     print(f"error: {error}", file=sys.stderr)

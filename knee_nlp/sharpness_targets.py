@@ -13,6 +13,7 @@ fairseq and transformers are imported inside the loaders only.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from knee_nlp.data.parallel import read_lines
 
 
 @dataclass
@@ -33,6 +36,10 @@ class Target:
     description: dict[str, Any] = field(default_factory=dict)
 
 
+#: what loading a damaged or foreign model file raises (truncated zip or pickle, missing keys)
+_UNREADABLE = (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, ValueError)
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` is ``cuda`` when available, else ``cpu``; anything else goes to ``torch.device``."""
     if name == "auto":
@@ -40,9 +47,9 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as error:
-        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r} ({error})") from None
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r} ({error})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
+        raise ValueError(f"--device {name!r} requested but CUDA is not available")
     return device
 
 
@@ -77,9 +84,13 @@ def fairseq_target(
         raise ValueError(f"checkpoint {checkpoint} is not a file")
     if not data.is_dir():
         raise ValueError(f"data {data} is not a directory (fairseq-preprocess --destdir)")
-    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
-        [str(checkpoint)], arg_overrides={"data": str(data)}
-    )
+    try:
+        models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
+            [str(checkpoint)], arg_overrides={"data": str(data)}
+        )
+    except _UNREADABLE as error:
+        raise ValueError(f"checkpoint {checkpoint} cannot be loaded as a fairseq checkpoint "
+                         f"({type(error).__name__}: {error})") from None
     model = models[0].to(device)
     criterion = task.build_criterion(cfg.criterion).to(device)
     try:
@@ -143,14 +154,18 @@ def hf_mlm_target(
     for path in text_files:
         if not path.is_file():
             raise ValueError(f"text file {path} does not exist")
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    if tokenizer.mask_token_id is None:
-        raise ValueError(f"the tokenizer in {model_dir} has no mask token: not a masked LM")
-    model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).to(device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        if tokenizer.mask_token_id is None:
+            raise ValueError(f"the tokenizer in {model_dir} has no mask token: not a masked LM")
+        model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).to(device)
+    except (OSError, *_UNREADABLE) as error:
+        raise ValueError(f"model_dir {model_dir} cannot be loaded as a masked LM with its tokenizer "
+                         f"({type(error).__name__}: {error})") from None
     body = max_seq_length - 2
     ids: list[int] = []
     for path in text_files:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line.strip() for line in read_lines(path)]
         for encoded in tokenizer([line for line in lines if line], add_special_tokens=False)["input_ids"]:
             ids.extend(encoded)
     count = len(ids) // body

@@ -137,3 +137,11 @@ def check_ratio(name: str, value: Any) -> float:
     if number is None or not 0.0 <= number <= 1.0:
         raise ArgumentError(name, value, "a number in [0, 1]")
     return float(number)
+
+
+def check_probability(name: str, value: Any) -> float:
+    """``value`` as a ``float`` in (0, 1]: a share that must not be zero (a masking probability)."""
+    number = real_scalar(value)
+    if number is None or not 0.0 < number <= 1.0:
+        raise ArgumentError(name, value, "a number in (0, 1]")
+    return float(number)

@@ -14,9 +14,13 @@ Example::
 from __future__ import annotations
 
 import argparse
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from knee_nlp.commands.argtypes import count
+from knee_nlp.outputs import check_writable_dir
 
 
 def _report(data, command: str) -> None:
@@ -34,7 +38,7 @@ def _prepare(command: str, prepare: Callable[..., Any], args: argparse.Namespace
     """Run ``prepare`` with the options every recipe shares, turning input errors into a clean exit."""
     try:
         data = prepare(
-            args.output_dir, bpe_tokens=args.bpe_tokens, workers=args.workers,
+            check_writable_dir(args.output_dir, "--output-dir"), bpe_tokens=args.bpe_tokens, workers=args.workers,
             joined_dictionary=not args.separate_dictionaries, binarize=not args.no_binarize,
             overwrite=args.overwrite, **options)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as error:
@@ -66,16 +70,12 @@ def run_multi30k(args: argparse.Namespace) -> int:
     command = "knee-nlp data multi30k"
     if args.base_url is not None and not args.download:
         raise SystemExit(f"{command}: error: --base-url goes with --download")
+    if args.base_url is not None and urllib.parse.urlsplit(args.base_url).scheme not in ("http", "https", "file"):
+        raise SystemExit(f"{command}: error: --base-url must be an http://, https:// or file:// URL, "
+                         f"got {args.base_url!r}")
     return _prepare(command, prepare_multi30k, args, raw_dir=args.raw_dir,
                     download=args.download, base_url=args.base_url or BASE_URL,
                     verify_checksums=not args.skip_checksums)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
 
 
 def _common_arguments(parser: argparse.ArgumentParser, *, output_dir: str, bpe_tokens: int) -> None:
@@ -84,9 +84,9 @@ def _common_arguments(parser: argparse.ArgumentParser, *, output_dir: str, bpe_t
                         "{train,valid,test}.{src,tgt}, the BPE 'code' file, intermediate files "
                         "in tmp/, fairseq's binarized data in data-bin/ and prep.json. Re-running "
                         "with the same arguments resumes an interrupted run or does nothing.")
-    parser.add_argument("--bpe-tokens", type=_positive_int, default=bpe_tokens,
+    parser.add_argument("--bpe-tokens", type=count(1), default=bpe_tokens,
                         help=f"Joint BPE merge operations (default {bpe_tokens:,}, the recipe's).")
-    parser.add_argument("--workers", type=_positive_int, default=1,
+    parser.add_argument("--workers", type=count(1), default=1,
                         help="Processes for tokenization, BPE and fairseq-preprocess (default 1).")
     parser.add_argument("--separate-dictionaries", action="store_true",
                         help="Binarize with one dictionary per language instead of a joined one.")

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 
+from pathlib import Path
+
 from knee_nlp.curves import schedule_curves
-from knee_nlp.registry import BASELINES
+from knee_nlp.errors import OutputPathError
 from knee_nlp.outputs import guard_new_file
+from knee_nlp.registry import BASELINES, SCHEDULES
 from knee_nlp.schedule import KneeSchedule
 
 
@@ -42,18 +45,37 @@ def schedule_from_args(args: argparse.Namespace) -> KneeSchedule:
     )
 
 
-def boundary_table(schedule: KneeSchedule, curves: dict[str, tuple[list[int], list[float]]]) -> str:
-    """Markdown table of every curve's LR at Knee's phase boundaries and the budget midpoint."""
+def boundary_table(schedule: KneeSchedule, names: tuple[str, ...]) -> str:
+    """Markdown table of the LR of each schedule in ``names`` at Knee's phase boundaries and the
+    budget midpoint."""
     points = dict(schedule.boundaries())
     points["mid"] = schedule.total_steps // 2
     ordered = sorted(points.items(), key=lambda item: item[1])
     header = "| schedule | " + " | ".join(f"{name} ({step})" for name, step in ordered) + " |"
     rule = "|---" * (len(ordered) + 1) + "|"
     rows = [
-        f"| {name} | " + " | ".join(f"{lrs[step]:.4g}" for _, step in ordered) + " |"
-        for name, (_, lrs) in curves.items()
+        f"| {name} | " + " | ".join(f"{lr(step):.4g}" for _, step in ordered) + " |"
+        for name in names for lr in [SCHEDULES[name].curve(schedule)]
     ]
     return "\n".join([header, rule, *rows])
+
+
+def png_path(output: str | Path) -> Path:
+    """The file matplotlib writes for ``--output``: ``.png`` is added to a name without a suffix
+    (``-o lr`` writes ``lr.png``); any other suffix is refused.
+
+    >>> png_path("lr"), png_path("plots/knee.PNG")
+    (PosixPath('lr.png'), PosixPath('plots/knee.PNG'))
+    """
+    path = Path(output)
+    if path.is_dir():
+        raise OutputPathError(f"--output {path} is a directory; give a file path")
+    if not path.suffix:
+        return path.with_name(path.name + ".png")
+    if path.suffix.lower() != ".png":
+        raise OutputPathError(f"--output must be a .png file (or a name without a suffix, to which .png is "
+                              f"added), got {str(output)!r}")
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,14 +84,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         schedule = schedule_from_args(args)
-        output = guard_new_file(args.output, overwrite=args.overwrite)
+        output = guard_new_file(png_path(args.output), overwrite=args.overwrite)
     except (ValueError, FileExistsError) as error:
         raise SystemExit(f"knee-nlp plot: error: {error}") from None
     curves = schedule_curves(schedule, tuple(args.baselines))
     markers = {"warmup end": schedule.warmup_steps, "explore end": schedule.explore_end}
     plot_curves(curves, output, title="Knee vs baseline LR schedules", ylabel="learning rate",
                 markers={k: v for k, v in markers.items() if v > 0})
-    print(boundary_table(schedule, curves))
+    print(boundary_table(schedule, tuple(curves)))
     print(f"wrote {output}")
     return 0
 
@@ -85,6 +107,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_schedule_arguments(parser)
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES), choices=BASELINES,
                         help="Baselines drawn beside Knee (default: all three).")
-    parser.add_argument("--output", "-o", default="knee_lr.png", help="PNG path (default knee_lr.png).")
+    parser.add_argument("--output", "-o", default="knee_lr.png",
+                        help="PNG path (default knee_lr.png); .png is added to a name without a suffix.")
     parser.add_argument("--overwrite", action="store_true", help="Replace --output if it exists.")
     parser.set_defaults(func=run)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from knee_nlp.outputs import guard_new_file
+from knee_nlp.validation import check_number, check_probability, check_step_count
 from knee_nlp.sharpness import DEFAULT_EPS, DEFAULT_LR, DEFAULT_STEPS
 
 
@@ -55,13 +56,30 @@ def _load(args: argparse.Namespace, device: object):
     )
 
 
+def check_settings(args: argparse.Namespace) -> None:
+    """Every measurement flag in range, before any model or data is loaded."""
+    check_step_count("--max-batches", args.max_batches, minimum=1)
+    check_number("--eps", args.eps, inclusive=False)
+    check_step_count("--steps", args.steps, minimum=1)
+    check_number("--lr", args.lr, inclusive=False)
+    if args.subspace_dim is not None:
+        check_step_count("--subspace-dim", args.subspace_dim, minimum=1)
+    check_step_count("--seed", args.seed)
+    if args.source == "fairseq":
+        if args.max_tokens is not None:
+            check_step_count("--max-tokens", args.max_tokens, minimum=1)
+        return
+    check_step_count("--batch-size", args.batch_size, minimum=1)
+    check_step_count("--max-seq-length", args.max_seq_length, minimum=3)  # [CLS] + 1 token + [SEP]
+    check_probability("--mlm-probability", args.mlm_probability)
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the model and its sample of batches, measure, print and write the JSON."""
     prefix = f"knee-nlp sharpness {args.source}: error:"
     try:
         output = guard_new_file(args.output, overwrite=args.overwrite)
-        if args.max_batches < 1:
-            raise ValueError(f"--max-batches must be an integer >= 1, got {args.max_batches}")
+        check_settings(args)
         from knee_nlp.sharpness import keskar_sharpness
         from knee_nlp.sharpness_targets import resolve_device
 

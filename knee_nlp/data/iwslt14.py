@@ -16,16 +16,18 @@ Example::
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 import tarfile
+import zlib
 from functools import partial
 from pathlib import Path
 
 from knee_nlp.data.extract import sgml_segments, ted_train_text
 from knee_nlp.atomic import atomic_directory
 from knee_nlp.data.moses import lowercase, tokenize
-from knee_nlp.data.parallel import count_lines, read_lines, write_lines
+from knee_nlp.data.parallel import check_parallel, read_lines, write_lines
 from knee_nlp.data.recipe import (
     PreparedData, binarize_and_finish, bpe_steps, clean_files, open_output_dir, split_every,
     transform_step,
@@ -76,20 +78,31 @@ def extract_archive(archive: Path, dest: Path) -> Path:
 
     Only the recipe's files are extracted (with ``tarfile``'s safe ``data`` filter).
     """
+    archive = check_archive(archive)
+    wanted = {f"{PAIR}/{name}" for name in raw_files()}
+    try:
+        with tarfile.open(archive) as tar:
+            members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
+            missing = sorted(wanted - members.keys())
+            if missing:
+                raise FileNotFoundError(f"archive {archive} lacks {', '.join(missing)} "
+                                        f"(expected the IWSLT'14 {PAIR}.tgz release)")
+            with atomic_directory(dest) as work:
+                for name in sorted(wanted):
+                    tar.extract(members[name], work, filter="data")
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as error:  # a damaged archive
+        raise ValueError(f"--archive {archive} cannot be read as a tar archive: {error}") from None
+    return locate_raw_dir(dest)
+
+
+def check_archive(archive: Path) -> Path:
+    """``archive`` if it is a tar file; ``FileNotFoundError`` or ``ValueError`` naming it if not."""
     archive = Path(archive)
     if not archive.is_file():
-        raise FileNotFoundError(f"--archive {archive} not found")
-    wanted = {f"{PAIR}/{name}" for name in raw_files()}
-    with tarfile.open(archive) as tar:
-        members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
-        missing = sorted(wanted - members.keys())
-        if missing:
-            raise FileNotFoundError(f"archive {archive} lacks {', '.join(missing)} "
-                                    f"(expected the IWSLT'14 {PAIR}.tgz release)")
-        with atomic_directory(dest) as work:
-            for name in sorted(wanted):
-                tar.extract(members[name], work, filter="data")
-    return locate_raw_dir(dest)
+        raise FileNotFoundError(f"--archive {archive} is not a file")
+    if not tarfile.is_tarfile(archive):
+        raise ValueError(f"--archive {archive} is not a tar archive (expected the IWSLT'14 {PAIR}.tgz release)")
+    return archive
 
 
 def _replace_with_archive(archive: Path, orig: Path) -> None:
@@ -108,11 +121,17 @@ def _split_train(tmp: Path) -> None:
                     rest=tmp / f"train.{lang}", held_out=tmp / f"valid.{lang}")
 
 
-def _concat_test(tmp: Path) -> None:
+def check_raw_parallel(raw: Path) -> None:
+    """Both sides of the training talks (text lines, metadata dropped) and of every test set
+    (segments) have the same count, compared on the whole raw files."""
+    check_parallel([raw / f"train.tags.{PAIR}.{lang}" for lang in LANGS],
+                   count=lambda path: sum(1 for _ in ted_train_text(read_lines(path))), unit="text lines")
     for name in TEST_SETS:
-        counts = {lang: count_lines(tmp / f"{name}.{PAIR}.{lang}") for lang in LANGS}
-        if len(set(counts.values())) != 1:
-            raise ValueError(f"{name}.{PAIR}.{{de,en}}.xml are not parallel: {counts} segments")
+        check_parallel([raw / f"{name}.{PAIR}.{lang}.xml" for lang in LANGS],
+                       count=lambda path: sum(1 for _ in sgml_segments(read_lines(path))), unit="segments")
+
+
+def _concat_test(tmp: Path) -> None:
     for lang in LANGS:
         write_lines(tmp / f"test.{lang}",
                     (line for name in TEST_SETS for line in read_lines(tmp / f"{name}.{PAIR}.{lang}")))
@@ -165,6 +184,10 @@ def prepare_iwslt14(output_dir: Path, *, raw_dir: Path | None = None, archive: P
     check_step_count("workers", workers, minimum=1)
     output_dir = Path(output_dir)
     raw = locate_raw_dir(raw_dir) if raw_dir is not None else None
+    if raw is not None:
+        check_raw_parallel(raw)
+    else:
+        check_archive(archive)
     options = {"bpe_tokens": bpe_tokens, "joined_dictionary": joined_dictionary}
     steps = open_output_dir(output_dir, "iwslt14", options, overwrite=overwrite)
     if raw is None:
@@ -172,6 +195,7 @@ def prepare_iwslt14(output_dir: Path, *, raw_dir: Path | None = None, archive: P
         steps.run("extract-archive", inputs=[archive], outputs=[orig], options={},
                   action=lambda: _replace_with_archive(archive, orig))
         raw = locate_raw_dir(orig)
+        check_raw_parallel(raw)
     tmp = output_dir / "tmp"
     tmp.mkdir(exist_ok=True)
     _prepare_text(steps, raw, tmp, workers)

@@ -54,7 +54,7 @@ from knee_nlp.data.binarize import fairseq_preprocess
 from knee_nlp.atomic import atomic_file
 from knee_nlp.data.files import sha256_file
 from knee_nlp.data.moses import lowercase, normalize_punctuation
-from knee_nlp.data.parallel import count_lines
+from knee_nlp.data.parallel import check_parallel, count_lines, decode_line
 from knee_nlp.data.recipe import (
     SPLITS, PreparedData, bpe_steps, finish, open_output_dir, pair_counts, transform_step,
 )
@@ -118,13 +118,20 @@ def tokenize_line(line: str, lang: str) -> str:
 
 
 def gzip_lines(path: Path) -> Iterator[str]:
-    """Lines of a gzipped UTF-8 file without their ``\\n``; ``ValueError`` naming a bad file."""
+    """Lines of a gzipped UTF-8 file without their ``\\n``; ``ValueError`` naming a file that is
+    not gzip (or is cut short), and the line that is not UTF-8."""
     try:
-        with gzip.open(path, "rt", encoding="utf-8", newline="\n") as handle:
-            for line in handle:
+        with gzip.open(path, "rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                line = decode_line(raw, path, number)
                 yield line[:-1] if line.endswith("\n") else line
-    except (OSError, EOFError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not a readable gzipped UTF-8 text file: {error}") from None
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path} is not a readable gzipped text file: {error}") from None
+
+
+def gzip_line_count(path: Path) -> int:
+    """Number of lines :func:`gzip_lines` yields."""
+    return sum(1 for _ in gzip_lines(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,9 +240,12 @@ def _tokenize(steps: Steps, raw: Path, tmp: Path, sets: dict[str, str], workers:
                            lines=lambda s=source: gzip_lines(s),
                            function=partial(tokenize_line, lang=lang), options={},
                            workers=workers)
-        counts = {lang: count_lines(_tok_file(tmp, name, lang)) for lang in LANGS}
-        if len(set(counts.values())) != 1:
-            raise ValueError(f"{name}.{{de,en}}.gz in {raw} are not parallel: {counts} lines")
+
+
+def check_sets_parallel(raw: Path, sets: dict[str, str]) -> None:
+    """Every release set's two gzipped sides have the same number of lines (whole files)."""
+    for name in sets:
+        check_parallel([raw / raw_name(name, lang) for lang in LANGS], count=gzip_line_count)
 
 
 def _binarize(output_dir: Path, bin_dir: Path, extra_splits: list[str], workers: int) -> None:
@@ -294,6 +304,7 @@ def prepare_multi30k(output_dir: Path, *, raw_dir: Path | None = None, download:
             for name in sets:
                 for lang in LANGS:
                     verify_checksum(raw / raw_name(name, lang))
+        check_sets_parallel(raw, sets)
     else:
         sets = {**REQUIRED_SETS, **OPTIONAL_SETS}
     test_sets = {split: name for name, split in sets.items() if split.startswith("test")}
@@ -302,6 +313,7 @@ def prepare_multi30k(output_dir: Path, *, raw_dir: Path | None = None, download:
     steps = open_output_dir(output_dir, "multi30k", options, overwrite=overwrite)
     if download:
         raw = download_raw(output_dir / "raw", base_url=base_url)
+        check_sets_parallel(raw, sets)
     tmp = output_dir / "tmp"
     tmp.mkdir(exist_ok=True)
     _tokenize(steps, raw, tmp, sets, workers)

@@ -1,4 +1,9 @@
-"""Line-by-line text transforms over files, in order, on several processes, with a progress bar.
+"""Line-by-line text over files: reading UTF-8 lines, checking that parallel files align, and
+transforms in order on several processes with a progress bar.
+
+Text is never misread silently: a byte sequence that is not UTF-8 stops with
+:class:`TextFileError` naming the file and the line, and :func:`check_parallel` compares the
+full files of a parallel corpus (before any subset is cut), naming each file and its count.
 
 Example::
 
@@ -10,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,17 +26,57 @@ from pathlib import Path
 from tqdm import tqdm
 
 from knee_nlp.atomic import atomic_file
+from knee_nlp.errors import InvalidInputError
 
 LineFunction = Callable[[str], str]
 _CHUNK_LINES = 2000
 _CHUNKS_IN_FLIGHT = 4  # per worker
 
 
+class TextFileError(InvalidInputError):
+    """A text input that is not UTF-8, or parallel files whose line counts differ."""
+
+
+def decode_line(raw: bytes, path: Path | str, number: int) -> str:
+    """``raw`` (line ``number`` of ``path``) as UTF-8 text; :class:`TextFileError` naming both if not.
+
+    >>> decode_line(b"caf\\xc3\\xa9", "a.txt", 1)
+    'café'
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TextFileError(
+            f"{path}, line {number}: not UTF-8 text (byte {raw[error.start]:#04x} at column "
+            f"{error.start + 1}); convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+
+
 def read_lines(path: Path) -> Iterator[str]:
     """Lines of a UTF-8 file without their ``\\n``, split on ``\\n`` only (as Perl and sed do)."""
-    with open(path, encoding="utf-8", newline="\n") as handle:
-        for line in handle:
-            yield line[:-1] if line.endswith("\n") else line
+    try:
+        with open(path, encoding="utf-8", newline="\n") as handle:
+            for line in handle:
+                yield line[:-1] if line.endswith("\n") else line
+    except UnicodeDecodeError:
+        _raise_at_first_bad_line(path)
+
+
+def check_utf8(path: Path) -> None:
+    """Raise :class:`TextFileError` naming the file and the first line that is not UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        _raise_at_first_bad_line(path)
+
+
+def _raise_at_first_bad_line(path: Path) -> None:
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            decode_line(raw, path, number)
 
 
 def count_lines(path: Path) -> int:
@@ -41,6 +87,19 @@ def count_lines(path: Path) -> int:
             count += chunk.count(b"\n")
             last = chunk[-1:]
     return count + (last != b"\n")
+
+
+def check_parallel(paths: Sequence[Path], count: Callable[[Path], int] = count_lines,
+                   unit: str = "lines") -> int:
+    """The common count of ``count(path)`` over the sides of a parallel corpus (whole files); a
+    difference raises :class:`TextFileError` naming every file and its count, since pairs are
+    matched by position and one missing line would shift every later pair."""
+    counts = {path: count(path) for path in paths}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{path} has {number:,} {unit}" for path, number in counts.items())
+        raise TextFileError(f"parallel files differ in length: {listed}; line i of each side must "
+                            "translate line i of the other")
+    return next(iter(counts.values()))
 
 
 def write_lines(path: Path, lines: Iterable[str]) -> int:

@@ -35,7 +35,7 @@ from pathlib import Path
 from knee_nlp.data.extract import sgml_segments
 from knee_nlp.atomic import atomic_file
 from knee_nlp.data.moses import normalize_punctuation, remove_non_printing, tokenize
-from knee_nlp.data.parallel import count_lines, read_lines
+from knee_nlp.data.parallel import check_parallel, read_lines
 from knee_nlp.data.recipe import (
     PreparedData, binarize_and_finish, bpe_steps, clean_files, open_output_dir, split_every,
     transform_step,
@@ -109,26 +109,28 @@ def _eval_lines(path: Path) -> Iterator[str]:
     return (line.replace("\u2019", "'") for line in lines)
 
 
+def check_raw_parallel(raw: Path, *, news_commentary: str = "v9", valid: str = "newstest2013") -> int:
+    """Both sides of every training corpus and test/dev set have the same number of lines
+    (segments for ``.sgm``), compared on the whole raw files; returns the training pair count."""
+    total = sum(check_parallel([raw / f"{prefix}.{lang}" for lang in LANGS])
+                for prefix in corpus_prefixes(news_commentary))
+    sets = [("newstest2014-deen", "test-full")] + ([("newstest2013", "dev")] if valid == "newstest2013" else [])
+    for name, folder in sets:
+        check_parallel(list(_eval_files(raw, name, folder).values()),
+                       count=lambda path: sum(1 for _ in _eval_lines(path)), unit="segments")
+    return total
+
+
 def _tokenize_eval(steps: Steps, files: dict[str, Path], split: str, tmp: Path, workers: int) -> None:
     for lang, source in files.items():
         transform_step(steps, f"tokenize-{split}.{lang}", inputs=[source],
                        output=tmp / f"{split}.{lang}",
                        lines=lambda s=source: _eval_lines(s), function=partial(_eval_line, lang=lang),
                        options={}, workers=workers)
-    counts = {lang: count_lines(tmp / f"{split}.{lang}") for lang in LANGS}
-    if len(set(counts.values())) != 1:
-        names = ", ".join(map(str, files.values()))
-        raise ValueError(f"{split} sides differ in length: {counts} ({names})")
 
 
-def _tokenize_train(steps: Steps, raw: Path, tmp: Path, prefixes: list[str], workers: int) -> None:
-    total = 0
-    for prefix in prefixes:
-        counts = {lang: count_lines(raw / f"{prefix}.{lang}") for lang in LANGS}
-        if len(set(counts.values())) != 1:
-            raise ValueError(f"training corpus {raw / prefix} has {counts} lines per language; "
-                             "the two sides must be parallel")
-        total += counts[SOURCE]
+def _tokenize_train(steps: Steps, raw: Path, tmp: Path, prefixes: list[str], workers: int,
+                    total: int) -> None:
     for lang in LANGS:
         sources = [raw / f"{prefix}.{lang}" for prefix in prefixes]
         transform_step(steps, f"tokenize-train.{lang}", inputs=sources,
@@ -154,13 +156,14 @@ def prepare_wmt14(output_dir: Path, *, raw_dir: Path, bpe_tokens: int = BPE_TOKE
         raise ValueError(f"valid must be one of {VALID_CHOICES}, got {valid!r}")
     raw = Path(raw_dir)
     check_raw_dir(raw, news_commentary=news_commentary, valid=valid)
+    train_pairs = check_raw_parallel(raw, news_commentary=news_commentary, valid=valid)
     output_dir = Path(output_dir)
     options = {"bpe_tokens": bpe_tokens, "news_commentary": news_commentary, "valid": valid,
                "joined_dictionary": joined_dictionary}
     steps = open_output_dir(output_dir, "wmt14", options, overwrite=overwrite)
     tmp = output_dir / "tmp"
     tmp.mkdir(exist_ok=True)
-    _tokenize_train(steps, raw, tmp, corpus_prefixes(news_commentary), workers)
+    _tokenize_train(steps, raw, tmp, corpus_prefixes(news_commentary), workers, train_pairs)
     _tokenize_eval(steps, _eval_files(raw, "newstest2014-deen", "test-full"), "test", tmp, workers)
     tokenized = {lang: tmp / f"train.tags.{PAIR}.tok.{lang}" for lang in LANGS}
     if valid == "newstest2013":

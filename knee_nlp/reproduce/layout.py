@@ -11,6 +11,9 @@
     <run-dir>/runs/<name>/result.json     scores and curves; its presence means "finished"
     <run-dir>/results.json, results.md    the report (plus PNG plots)
 
+A damaged JSON state file (cut short by a full disk, say) is read by :func:`read_state` into an
+error naming the file and how to recover, never a traceback.
+
 >>> run_directory(Path("runs/tiny"), "knee-50ep-seed1")
 PosixPath('runs/tiny/runs/knee-50ep-seed1')
 """
@@ -18,6 +21,9 @@ PosixPath('runs/tiny/runs/knee-50ep-seed1')
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from knee_nlp.state_files import read_json
 
 MANIFEST = "reproduce.json"
 RUNS = "runs"
@@ -29,6 +35,21 @@ GENERATE_LOG = "generate.log"
 RESULT = "result.json"
 RESULTS_JSON = "results.json"
 RESULTS_MARKDOWN = "results.md"
+
+
+_AGAIN = "delete it and run the same knee-nlp reproduce command again"
+#: how to recover from a damaged state file, by its name
+RECOVERY = {
+    MANIFEST: f"{_AGAIN} to record the setup anew (finished runs are kept)",
+    PLAN: f"{_AGAIN}: the run continues from its checkpoints",
+    RESULT: f"{_AGAIN}: the run is scored again from its checkpoints",
+}
+
+
+def read_state(path: Path) -> Any:
+    """The JSON object in the state file ``path`` (named in :data:`RECOVERY`); a damaged one is a
+    :class:`~knee_nlp.state_files.StateFileError` naming it and how to recover."""
+    return read_json(path, RECOVERY[Path(path).name])
 
 
 def run_directory(run_dir: Path, name: str) -> Path:

@@ -21,7 +21,8 @@ from knee_nlp.errors import UserError
 from knee_nlp.plotting import new_figure, plot_curves, save_figure
 from knee_nlp.reproduce.aggregate import aggregate
 from knee_nlp.reproduce.config import BASELINE_SCHEDULE, SCHEDULES
-from knee_nlp.reproduce.layout import MANIFEST, RESULT, RESULTS_JSON, RESULTS_MARKDOWN, run_directories
+from knee_nlp.reproduce.layout import (MANIFEST, RESULT, RESULTS_JSON, RESULTS_MARKDOWN, read_state,
+                                      run_directories)
 from knee_nlp.reproduce.quiet import quiet
 
 
@@ -34,12 +35,12 @@ def load_run_dir(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], l
     manifest_path = run_dir / MANIFEST
     if not manifest_path.is_file():
         raise ReportError(f"{run_dir} is not a knee-nlp reproduce run directory (no {MANIFEST})")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_state(manifest_path)
     results, unfinished = [], []
     for directory in run_directories(run_dir):
         result = directory / RESULT
         if result.is_file():
-            results.append(json.loads(result.read_text()))
+            results.append(read_state(result))
         else:
             unfinished.append(directory.name)
     if not results:

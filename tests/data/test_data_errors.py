@@ -152,8 +152,9 @@ class TestWmtInput:
         raw = _copy_tree(wmt_raw, tmp_path / "raw")
         with open(raw / "commoncrawl.de-en.de", "a", encoding="utf-8") as handle:
             handle.write("Eine Zeile zu viel.\n")
-        with pytest.raises(ValueError, match=r"commoncrawl\.de-en has \{'en': 600, 'de': 601\}"):
+        with pytest.raises(ValueError, match=r"commoncrawl\.de-en\.en has 600 lines, .*commoncrawl\.de-en\.de has 601 lines"):
             prepare_wmt14(tmp_path / "out", raw_dir=raw)
+        assert not (tmp_path / "out").exists()  # compared before anything is written
 
     def test_bad_options(self, tmp_path, wmt_raw):
         with pytest.raises(ValueError, match="valid must be one of"):
