@@ -71,7 +71,11 @@ def check_run_dir(run_dir: Path, config: dict[str, Any]) -> str:
             f"run_dir {run_dir} exists and is not a pretraining run directory (no {CONFIG_FILE}); "
             "refusing to write into it: choose another run_dir"
         )
-    changes = _diff(yaml.safe_load(saved.read_text()), config)
+    try:
+        changes = _diff(yaml.safe_load(saved.read_text()), config)
+    except yaml.YAMLError as error:
+        raise OutputExistsError(f"run_dir {run_dir}: its {CONFIG_FILE} is damaged ({' '.join(str(error).split())}); "
+                                "restore it to resume that run, or choose another run_dir") from None
     if changes:
         raise OutputExistsError(
             f"run_dir {run_dir} holds a run with a different config ({'; '.join(changes)}); "

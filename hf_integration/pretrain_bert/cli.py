@@ -44,7 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"dotted-key overrides with YAML values, e.g. schedule=linear phases.0.total_steps=40 "
         "'data.train_files=[corpus/]'",
     )
-    parser.add_argument("--check", action="store_true", help="validate the config and inputs, then exit")
+    parser.add_argument("--check", action="store_true",
+                        help="run every check of a real run (config, data files, vocabulary, trackers, "
+                        "run_dir new or holding this config's run), write nothing, then exit")
     return parser.parse_args(argv)
 
 

@@ -40,7 +40,7 @@ from knee_nlp.budget import warmup_steps_from_ratio
 from knee_nlp.errors import InputFileError, InvalidInputError
 from knee_nlp.registry import schedule_spec
 from knee_nlp.schedule import KneeSchedule
-from knee_nlp.validation import check_number, check_ratio, check_step_count, renamed_errors
+from knee_nlp.validation import check_number, check_probability, check_ratio, check_step_count, renamed_errors
 
 OPTIMIZERS = ("lamb", "adamw")
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -230,6 +230,26 @@ def _child(node: DictConfig | ListConfig, part: str, key: str, where: str) -> tu
     return part, node.get(part)
 
 
+def _yaml_value(key: str, text: str) -> Any:
+    """The YAML value of an override, or an error naming the key and the text."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        reason = " ".join(str(getattr(error, "problem", None) or error).split())
+        raise PretrainConfigError(f"{key}: the value {text!r} is not valid YAML ({reason})") from None
+
+
+def _typed(current: Any, value: Any, key: str) -> Any:
+    """``value`` to store in place of ``current``: a list given for a typed list (``phases=[...]``)
+    is merged into it, so each item is checked against its dataclass (``PhaseConfig``)."""
+    if not (isinstance(current, ListConfig) and isinstance(value, list)):
+        return value
+    try:
+        return OmegaConf.merge(current, value)
+    except OmegaConfBaseException as error:
+        raise PretrainConfigError(f"{key}: {error.msg.splitlines()[0]}") from None
+
+
 def apply_overrides(raw: Any, overrides: list[str]) -> Any:
     """Set ``dotted.key=value`` pairs (values parsed as YAML; list items by index: ``phases.0.x``).
 
@@ -253,7 +273,7 @@ def apply_overrides(raw: Any, overrides: list[str]) -> Any:
             if not isinstance(node, (DictConfig, ListConfig)):
                 raise PretrainConfigError(f"{key}: {'.'.join(parents)} is a value, not a section")
             index, current = _child(node, last, key, ".".join(parents) or "the config")
-            node[index] = _as_list(current, yaml.safe_load(text))
+            node[index] = _typed(current, _as_list(current, _yaml_value(key, text)), key)
         except OmegaConfBaseException as error:
             raise _error(error) from None
     return OmegaConf.to_container(node_root) if plain else node_root
@@ -288,10 +308,17 @@ def _check_required(structured: DictConfig) -> None:
         )
 
 
+#: ``BertConfig`` sizes that must be integers >= 1, and its probabilities in [0, 1]
+_MODEL_SIZES = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                "max_position_embeddings", "type_vocab_size")
+_MODEL_PROBABILITIES = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+
+
 def check_model(model: dict[str, Any]) -> None:
     """``model`` as ``transformers.BertConfig`` arguments: known names, valid values, heads that
     divide the hidden size. Builds the ``BertConfig`` only, never the model."""
     from transformers import BertConfig
+    from transformers.activations import ACT2FN
 
     allowed = set(inspect.signature(BertConfig.__init__).parameters) | set(BertConfig().to_dict())
     allowed -= {"self", "args", "kwargs"}
@@ -305,6 +332,15 @@ def check_model(model: dict[str, Any]) -> None:
     except Exception as error:  # noqa: BLE001 - BertConfig raises TypeError, ValueError or its own
         reason = " ".join(str(error).split())
         raise PretrainConfigError(f"model: not valid transformers.BertConfig arguments: {reason}") from None
+    for name in _MODEL_SIZES:
+        check_step_count(f"model.{name}", getattr(config, name), minimum=1)
+    for name in _MODEL_PROBABILITIES:
+        check_ratio(f"model.{name}", getattr(config, name))
+    check_number("model.layer_norm_eps", config.layer_norm_eps, inclusive=False)
+    check_number("model.initializer_range", config.initializer_range)
+    if config.hidden_act not in ACT2FN:
+        raise PretrainConfigError(f"model.hidden_act must be one of {', '.join(sorted(ACT2FN))}, "
+                                  f"got {config.hidden_act!r}")
     if config.hidden_size % config.num_attention_heads:
         raise PretrainConfigError(
             f"model.hidden_size ({config.hidden_size}) must be a multiple of model.num_attention_heads "
@@ -364,7 +400,7 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
         raise PretrainConfigError("data.train_files must list at least one text file or directory")
     if not cfg.data.validation_files:
         raise PretrainConfigError("data.validation_files must list at least one text file or directory")
-    check_ratio("data.mlm_probability", cfg.data.mlm_probability)
+    check_probability("data.mlm_probability", cfg.data.mlm_probability)  # 0 masks nothing: no loss
     check_step_count("data.num_proc", cfg.data.num_proc, minimum=1)
     check_number("optimizer.weight_decay", cfg.optimizer.weight_decay)
     check_number("optimizer.eps", cfg.optimizer.eps, inclusive=False)
@@ -373,6 +409,9 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
         raise PretrainConfigError(f"optimizer.betas must be two numbers in [0, 1), got {cfg.optimizer.betas!r}")
     for name in ("log_every", "eval_every", "eval_batches", "save_every", "keep_checkpoints"):
         check_step_count(f"logging.{name}", getattr(cfg.logging, name), minimum=1)
+    from hf_integration.pretrain_bert.tracking import check_trackers
+
+    check_trackers(cfg.logging.trackers, "logging.trackers")
     if not cfg.phases:
         raise PretrainConfigError("phases must list at least one phase")
     names = [phase.name for phase in cfg.phases]

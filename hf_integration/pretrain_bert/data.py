@@ -23,6 +23,7 @@ import datasets
 from transformers import BertTokenizer, PreTrainedTokenizerBase
 
 from knee_nlp.atomic import atomic_directory
+from knee_nlp.data.parallel import TextFileError, check_utf8, read_lines
 from knee_nlp.errors import InputFileError, InvalidInputError
 
 CACHE_FORMAT_VERSION = 1
@@ -32,8 +33,9 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 def resolve_text_files(entries: list[str], key: str) -> list[Path]:
     """Expand files and directories (recursively, sorted, hidden names skipped) into text files.
 
-    Raises ``FileNotFoundError`` for a missing entry and ``ValueError`` for an empty file or a
-    directory without files, naming the config ``key`` (both :class:`knee_nlp.errors.UserError`).
+    Raises ``FileNotFoundError`` for a missing entry and ``ValueError`` for an empty file, a file
+    that is not UTF-8 (naming its first bad line) or a directory without files, naming the config
+    ``key`` (both :class:`knee_nlp.errors.UserError`).
     """
     files: list[Path] = []
     for entry in entries:
@@ -54,6 +56,10 @@ def resolve_text_files(entries: list[str], key: str) -> list[Path]:
     for path in files:
         if path.stat().st_size == 0:
             raise InvalidInputError(f"{key}: {path} is empty")
+        try:
+            check_utf8(path)
+        except TextFileError as error:
+            raise InvalidInputError(f"{key}: {error}") from None
     return files
 
 
@@ -79,12 +85,11 @@ def load_tokenizer(vocab_file: Path, lowercase: bool) -> BertTokenizer:
     """A fast BERT tokenizer over ``vocab_file`` that has every special token MLM needs."""
     if not vocab_file.is_file():
         raise InputFileError(f"tokenizer.vocab_file: {vocab_file} does not exist")
-    tokenizer = BertTokenizer(str(vocab_file), do_lower_case=lowercase)
-    vocab = tokenizer.get_vocab()
-    missing = [token for token in SPECIAL_TOKENS if token not in vocab]
+    words = {line.strip() for line in read_lines(vocab_file)}  # transformers would append missing ones
+    missing = [token for token in SPECIAL_TOKENS if token not in words]
     if missing:
         raise InvalidInputError(f"tokenizer.vocab_file: {vocab_file} lacks the special token(s) {missing}")
-    return tokenizer
+    return BertTokenizer(str(vocab_file), do_lower_case=lowercase)
 
 
 def check_vocab_matches(tokenizer: PreTrainedTokenizerBase, vocab_size: int, multiple_of: int) -> None:

@@ -34,6 +34,7 @@ from hf_integration.pretrain_bert.data import (
 from hf_integration.pretrain_bert.model import SparseMLM, load_bert, new_bert
 from hf_integration.pretrain_bert.tracking import trackers_for
 from hf_integration.pretrain_bert.train import train_phase
+from knee_nlp.outputs import check_writable_dir
 
 DEFAULT_CACHE = Path(os.environ.get("KNEE_NLP_CACHE", Path.home() / ".cache" / "knee-nlp")) / "pretrain_bert"
 
@@ -70,30 +71,37 @@ def _vocabulary(
     return target / "vocab.txt"
 
 
-def check_inputs(cfg: PretrainConfig) -> tuple[list[Path], list[Path]]:
-    """Data files and a user-supplied vocabulary, checked without writing anything (the config,
-    ``model`` included, was checked by :func:`~hf_integration.pretrain_bert.config.validate`)."""
+def cache_root(cfg: PretrainConfig) -> Path:
+    """Where tokenized blocks and trained vocabularies are cached: ``data.cache_dir`` or the default."""
+    return Path(cfg.data.cache_dir) if cfg.data.cache_dir else DEFAULT_CACHE
+
+
+def check_inputs(cfg: PretrainConfig) -> tuple[list[Path], list[Path], str]:
+    """Every check the run makes before it writes, reading only (``--check`` runs exactly these):
+    data files (present, UTF-8), a user-supplied vocabulary, writable output folders and the run
+    directory (new, or this config's run: returns ``"new"`` or ``"resume"``). The config, ``model``
+    and trackers included, was checked by :func:`~hf_integration.pretrain_bert.config.validate`."""
     train_files = resolve_text_files(cfg.data.train_files, "data.train_files")
     validation_files = resolve_text_files(cfg.data.validation_files, "data.validation_files")
     if cfg.tokenizer.vocab_file:
         tokenizer = load_tokenizer(Path(cfg.tokenizer.vocab_file), cfg.tokenizer.lowercase)
         check_vocab_matches(tokenizer, cfg.model["vocab_size"], cfg.tokenizer.pad_vocab_to_multiple_of)
-    return train_files, validation_files
+    check_writable_dir(cfg.run_dir, "run_dir")
+    check_writable_dir(cache_root(cfg), "data.cache_dir")
+    return train_files, validation_files, check_run_dir(Path(cfg.run_dir), cfg.to_dict())
 
 
 def pretrain(cfg: PretrainConfig) -> Path:
     """Run (or resume) every phase of ``cfg``; return the final ``save_pretrained`` directory."""
     run_dir = Path(cfg.run_dir)
     config = cfg.to_dict()
-    train_files, validation_files = check_inputs(cfg)
-    state = check_run_dir(run_dir, config)
+    train_files, validation_files, state = check_inputs(cfg)
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
         log_with=trackers_for(cfg.logging.trackers, run_dir.name, run_dir / "logs"),
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
     )
-    cache_root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else DEFAULT_CACHE
-    vocab = _vocabulary(accelerator, cfg, run_dir, train_files, cache_root)
+    vocab = _vocabulary(accelerator, cfg, run_dir, train_files, cache_root(cfg))
     tokenizer = load_tokenizer(vocab, cfg.tokenizer.lowercase)
     check_vocab_matches(tokenizer, cfg.model["vocab_size"], cfg.tokenizer.pad_vocab_to_multiple_of)
     accelerator.wait_for_everyone()
@@ -117,10 +125,10 @@ def pretrain(cfg: PretrainConfig) -> Path:
             continue
         with accelerator.main_process_first():
             train_blocks, cached = packed_blocks(
-                train_files, tokenizer, phase.max_seq_length, cache_root, cfg.data.num_proc
+                train_files, tokenizer, phase.max_seq_length, cache_root(cfg), cfg.data.num_proc
             )
             eval_blocks, _ = packed_blocks(
-                validation_files, tokenizer, phase.max_seq_length, cache_root, cfg.data.num_proc
+                validation_files, tokenizer, phase.max_seq_length, cache_root(cfg), cfg.data.num_proc
             )
         accelerator.print(
             f"[{phase.name}] {len(train_blocks)} training sequences of {phase.max_seq_length} tokens"

@@ -28,6 +28,8 @@ from typing import Any
 from accelerate import Accelerator
 from accelerate.tracking import GeneralTracker, TensorBoardTracker, on_main_process
 
+from knee_nlp.errors import InvalidInputError
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -95,10 +97,31 @@ class PhaseTensorBoardTracker(TensorBoardTracker):
         self.writer = SummaryWriter(str(directory), purge_step=purge_step, **self.init_kwargs)
 
 
+def check_trackers(names: list[str], key: str) -> None:
+    """Every name is an accelerate tracker installed here; otherwise :class:`InvalidInputError`
+    naming ``key`` (accelerate itself would drop a tracker that is not installed with a warning, and
+    the run would silently track nothing there)."""
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+
+    installed = sorted(str(tracker) for tracker in get_available_trackers())
+    for name in names:
+        if name == JsonlTracker.name:  # always on
+            continue
+        if name not in LOGGER_TYPE_TO_CLASS:
+            raise InvalidInputError(f"{key}: {name!r} is not a tracker; choose among "
+                                    f"{', '.join(sorted([JsonlTracker.name, *LOGGER_TYPE_TO_CLASS]))} "
+                                    f"({JsonlTracker.name}, logs/{METRICS_FILE}, is always written)")
+        if name not in installed:
+            raise InvalidInputError(f"{key}: the {name!r} tracker is not installed in this environment "
+                                    f"(installed: {', '.join(installed) or 'none'}); install it "
+                                    f"(pip install {name}) or remove it from {key}")
+
+
 def trackers_for(names: list[str], run_name: str, logging_dir: Path) -> list[GeneralTracker | str]:
     """``log_with`` for ``logging.trackers``: metrics.jsonl always, ``tensorboard`` per phase, others as named."""
     phased = {"tensorboard": lambda: PhaseTensorBoardTracker(run_name, logging_dir)}
-    return [JsonlTracker(run_name, logging_dir), *(phased[name]() if name in phased else name for name in names)]
+    others = [name for name in names if name != JsonlTracker.name]
+    return [JsonlTracker(run_name, logging_dir), *(phased[name]() if name in phased else name for name in others)]
 
 
 def start_phase(accelerator: Accelerator, phase: str, resume_step: int) -> None:
