@@ -27,6 +27,7 @@ from knee_nlp.data.clean import clean_pairs
 from knee_nlp.atomic import atomic_file
 from knee_nlp.data.parallel import count_lines, map_lines, read_lines, write_columns, write_lines
 from knee_nlp.data.steps import Steps
+from knee_nlp.run_lock import LOCK_NAME, acquire, held, release
 
 MANIFEST_NAME = "prep.json"
 SPLITS = ("train", "valid", "test")
@@ -56,29 +57,49 @@ class PreparedData:
 def open_output_dir(output_dir: Path, recipe: str, options: dict[str, Any], *,
                     overwrite: bool = False) -> Steps:
     """Create ``output_dir`` (or resume it) for ``recipe`` with ``options`` (those that change
-    the result; binarizing later is not a change).
+    the result; binarizing later is not a change), and lock it until :func:`finish`
+    (:mod:`knee_nlp.run_lock`: a second preparation of the same directory stops at once).
 
     Raises ``FileExistsError`` if it holds other files, or a preparation with other options
-    (unless ``overwrite``, which deletes that earlier preparation).
+    (unless ``overwrite``, which deletes that earlier preparation); such a directory is left
+    untouched.
     """
     output_dir = Path(output_dir)
-    manifest = output_dir / MANIFEST_NAME
     request = {"recipe": recipe, "options": options}
-    if manifest.is_file():
-        existing = json.loads(manifest.read_text(encoding="utf-8"))
-        if {"recipe": existing.get("recipe"), "options": existing.get("options")} != request:
-            if not overwrite:
-                raise FileExistsError(
-                    f"{output_dir} holds a {existing.get('recipe')} preparation with options "
-                    f"{existing.get('options')}, not {recipe} with {options}; choose another "
-                    "--output-dir or pass --overwrite to replace it")
-            shutil.rmtree(output_dir)
-    elif output_dir.exists() and any(output_dir.iterdir()):
-        raise FileExistsError(f"{output_dir} is not empty and has no {MANIFEST_NAME} (it was not "
-                              "made by knee-nlp data); choose another --output-dir")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    _write_manifest(manifest, {**request, "complete": False})  # until finish() says otherwise
+    _replaces(output_dir, request, overwrite)  # refusals leave the directory untouched
+    lock = held(output_dir) or acquire(output_dir)  # held: an earlier attempt here stopped
+    try:
+        if _replaces(output_dir, request, overwrite):  # again, now that it is ours alone
+            for path in output_dir.iterdir():  # all but the lock this process holds
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                elif path.name != LOCK_NAME:
+                    path.unlink()
+        _write_manifest(output_dir / MANIFEST_NAME, {**request, "complete": False})  # until finish()
+    except BaseException:
+        release(lock)
+        raise
     return Steps(output_dir)
+
+
+def _replaces(output_dir: Path, request: dict[str, Any], overwrite: bool) -> bool:
+    """Whether ``output_dir`` holds another preparation that ``overwrite`` replaces; raises
+    ``FileExistsError`` for one it may not replace and for files not made by a recipe."""
+    manifest = output_dir / MANIFEST_NAME
+    if not manifest.is_file():
+        if output_dir.exists() and any(p.name != LOCK_NAME for p in output_dir.iterdir()):
+            raise FileExistsError(f"{output_dir} is not empty and has no {MANIFEST_NAME} (it was "
+                                  "not made by knee-nlp data); choose another --output-dir")
+        return False
+    existing = json.loads(manifest.read_text(encoding="utf-8"))
+    if {"recipe": existing.get("recipe"), "options": existing.get("options")} == request:
+        return False
+    if not overwrite:
+        raise FileExistsError(
+            f"{output_dir} holds a {existing.get('recipe')} preparation with options "
+            f"{existing.get('options')}, not {request['recipe']} with {request['options']}; "
+            "choose another --output-dir or pass --overwrite to replace it")
+    return True
 
 
 def _write_manifest(path: Path, content: dict[str, Any]) -> None:
@@ -87,12 +108,16 @@ def _write_manifest(path: Path, content: dict[str, Any]) -> None:
 
 
 def finish(data: PreparedData, options: dict[str, Any]) -> PreparedData:
-    """Mark the preparation of ``data`` complete in its ``prep.json``; returns ``data``."""
+    """Mark the preparation of ``data`` complete in its ``prep.json`` and release the directory's
+    lock taken by :func:`open_output_dir`; returns ``data``."""
     _write_manifest(data.text_dir / MANIFEST_NAME, {
         "recipe": data.recipe, "options": options, "complete": True,
         "source_lang": data.source_lang, "target_lang": data.target_lang,
         "bin_dir": data.bin_dir.name if data.bin_dir else None, "pairs": data.pairs,
     })
+    lock = held(data.text_dir)
+    if lock is not None:
+        release(lock)
     return data
 
 

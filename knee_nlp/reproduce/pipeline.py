@@ -25,12 +25,13 @@ from knee_nlp.reproduce.fairseq_commands import (dry_count_argv, generate_comman
                                          train_command)
 from knee_nlp.reproduce.config import (SCHEDULES, ConfigError, ExperimentSpec, RunConfig,
                                        knee_schedule, load_experiment, load_run_config)
-from knee_nlp.reproduce.datasets import DataSource, resolve_data
+from knee_nlp.reproduce.datasets import DataSource, data_origin, resolve_data
 from knee_nlp.reproduce.epochs import count_epoch_updates
 from knee_nlp.reproduce.explore import ExploreChoice, with_explore
-from knee_nlp.reproduce.layout import MANIFEST, run_directory
+from knee_nlp.reproduce.layout import MANIFEST, read_state, run_directory
 from knee_nlp.reproduce.report import write_report
 from knee_nlp.reproduce.runner import RunPlan, execute, run_name
+from knee_nlp.run_lock import locked
 
 class ReproduceError(UserError, ValueError):
     """A reproduce request that cannot run as asked (devices, run dir, budgets)."""
@@ -97,16 +98,18 @@ def select_runs(spec: ExperimentSpec, request: Request) -> list[RunConfig]:
     return runs
 
 
-def _check_manifest(run_dir: Path, record: dict) -> None:
-    """Refuse a run dir made for another setup; record this one in ``reproduce.json``."""
+def _check_manifest(run_dir: Path, record: dict, *, write: bool = True) -> None:
+    """Refuse a run dir made for another setup; record this one in ``reproduce.json`` (if ``write``)."""
     path = run_dir / MANIFEST
-    previous = json.loads(path.read_text()) if path.is_file() else {}
+    previous = read_state(path) if path.is_file() else {}
     changed = sorted(k for k in record if k in previous and previous[k] != record[k])
     if changed:
         raise ReproduceError(
-            f"{run_dir} holds runs of another setup ({', '.join(changed)} differ: "
-            f"{ {k: previous[k] for k in changed} }); choose another --run-dir")
-    write_text_atomic(path, json.dumps({**previous, **record}, indent=2) + "\n")
+            f"{run_dir} holds runs of another setup ({', '.join(changed)} differ: it has "
+            f"{ {k: previous[k] for k in changed} }, this command { {k: record[k] for k in changed} }); "
+            "choose another --run-dir")
+    if write:
+        write_text_atomic(path, json.dumps({**previous, **record}, indent=2) + "\n")
 
 
 def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...], run_dir: Path,
@@ -148,7 +151,11 @@ def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...
 
 
 def reproduce(request: Request) -> Path:
-    """Run (or resume) every requested run and write the report; returns the run directory."""
+    """Run (or resume) every requested run and write the report; returns the run directory.
+
+    The run directory is locked (:mod:`knee_nlp.run_lock`) before its first write, ``--dry-run``
+    included: it writes ``reproduce.json`` and the binarized data under ``data/``.
+    """
     spec = load_experiment(request.experiment, request.config_dir)
     runs = select_runs(spec, request)
     seeds = request.seeds or spec.defaults[request.preset].seeds
@@ -157,14 +164,23 @@ def reproduce(request: Request) -> Path:
     else:
         cpu = check_devices(request.gpus, request.precision)
     run_dir = Path(request.run_dir).resolve()
+    with locked(run_dir):
+        _reproduce_in(run_dir, spec, runs, seeds, cpu, request)
+    return run_dir
+
+
+def _reproduce_in(run_dir: Path, spec: ExperimentSpec, runs: list[RunConfig],
+                  seeds: tuple[int, ...], cpu: bool, request: Request) -> None:
     _check_manifest(run_dir, {"experiment": spec.name, "preset": request.preset})
     if request.explore is not None:  # the tuned knee's explore fraction and how it was chosen
         _check_manifest(run_dir, {"tuned_explore": request.explore.to_json()})
+    origin = {"data_origin": data_origin(spec, request.data_dir)}
+    _check_manifest(run_dir, origin, write=False)  # other data is refused before data/ is rewritten
     data = resolve_data(spec, run_dir / "data", request.data_dir, runs[0].data, request.preset,
                         raw_dir=request.raw_dir)
     _check_manifest(run_dir, {
         "experiment": spec.name, "preset": request.preset, "title": spec.title,
-        "data": data.to_json(),
+        **origin, "data": data.to_json(),
         "paper": {"source": spec.paper_source, "note": spec.paper_note, "bleu": spec.paper_bleu},
     })
     if data.synthetic:
@@ -183,8 +199,7 @@ def reproduce(request: Request) -> Path:
         if request.dry_run:
             print("  " + shlex.join(plan.train_argv), flush=True)
     if request.dry_run:
-        return run_dir
+        return
     for plan in plans:
         execute(plan, target_lang=spec.target_lang, test_pairs=data.pairs["test"])
     write_report(run_dir)
-    return run_dir
