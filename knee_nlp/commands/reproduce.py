@@ -13,6 +13,8 @@ import argparse
 import signal
 from pathlib import Path
 
+from knee_nlp.commands.argtypes import check_unique, count, seed
+from knee_nlp.outputs import check_writable_dir
 from knee_nlp.reproduce.config import SCHEDULES
 
 
@@ -28,9 +30,12 @@ def run(args: argparse.Namespace) -> int:
     from knee_nlp.reproduce.pipeline import ReproduceError, Request, reproduce
     from knee_nlp.reproduce.runner import RunError
 
+    check_unique("--seeds", args.seeds)
+    check_unique("--schedules", args.schedules)
+    check_unique("--budgets", args.budgets)
     request = Request(
         experiment=args.experiment, preset=args.preset,
-        run_dir=Path(args.run_dir or f"runs/{args.experiment}-{args.preset}"),
+        run_dir=check_writable_dir(args.run_dir or f"runs/{args.experiment}-{args.preset}", "--run-dir"),
         schedules=tuple(args.schedules) if args.schedules else None,
         budgets=tuple(args.budgets) if args.budgets else None,
         seeds=tuple(args.seeds) if args.seeds else None, gpus=args.gpus,
@@ -80,9 +85,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "preset's list in experiment.yaml).")
     parser.add_argument("--budgets", nargs="+", metavar="NEp",
                         help="Budgets by config name, e.g. 50ep 35ep (default: the preset's list).")
-    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
-                        help="Seeds, one run each (default: the preset's list).")
-    parser.add_argument("--gpus", type=int, default=1,
+    parser.add_argument("--seeds", nargs="+", type=seed, metavar="SEED",
+                        help="Seeds, one run each, integers in [0, 2^32 - 1] (default: the preset's list).")
+    parser.add_argument("--gpus", type=count(1), default=1,
                         help="GPUs for fairseq's distributed training on this node; the "
                         "recipe's global batch is kept by adjusting --update-freq/--max-tokens "
                         "(default 1).")

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from knee_nlp.atomic import atomic_directory
 from knee_nlp.data.files import sha256_file
+from knee_nlp.data.parallel import check_parallel
+from knee_nlp.state_files import read_json
 
 MANIFEST_NAME = "knee_nlp_preprocess.json"
 
@@ -80,9 +82,10 @@ def fairseq_preprocess(
 
     Returns ``destdir``, which then holds ``dict.{lang}.txt`` and
     ``{split}.{src}-{tgt}.{lang}.{bin,idx}``; fairseq's log is echoed to stderr.
-    Raises ``FileNotFoundError`` naming any missing input, ``FileExistsError`` if ``destdir``
-    exists but holds a different result (or not one made here), ``ValueError`` for bad options
-    and ``RuntimeError`` with fairseq's output if preprocessing fails.
+    Raises ``FileNotFoundError`` naming any missing input, ``ValueError`` for the two sides of a
+    split with different line counts (naming both) or bad options, ``FileExistsError`` if
+    ``destdir`` exists but holds a different result (or not one made here), and ``RuntimeError``
+    with fairseq's output if preprocessing fails.
     """
     destdir = Path(destdir)
     if source_lang == target_lang:
@@ -99,11 +102,13 @@ def fairseq_preprocess(
     missing = [str(path) for path in required if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"fairseq_preprocess: missing input file(s): {', '.join(missing)}")
+    for prefix in splits.values():  # fairseq binarizes each side alone: compare them first
+        check_parallel(_split_files(prefix, languages))
 
     manifest = _manifest(source_lang, target_lang, splits, joined_dictionary, srcdict)
     manifest_path = destdir / MANIFEST_NAME
     if destdir.exists():
-        if manifest_path.is_file() and json.loads(manifest_path.read_text()) == manifest:
+        if manifest_path.is_file() and read_json(manifest_path, f"remove {destdir} to build it again") == manifest:
             return destdir
         reason = ("was built from other inputs or options" if manifest_path.is_file()
                   else f"has no {MANIFEST_NAME} (not a finished result of this tool)")

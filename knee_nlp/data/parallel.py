@@ -89,11 +89,18 @@ def count_lines(path: Path) -> int:
     return count + (last != b"\n")
 
 
-def check_parallel(paths: Sequence[Path], count: Callable[[Path], int] = count_lines,
+def count_text_lines(path: Path) -> int:
+    """:func:`count_lines` of a file that must be UTF-8 text (:func:`check_utf8` first)."""
+    check_utf8(path)
+    return count_lines(path)
+
+
+def check_parallel(paths: Sequence[Path], count: Callable[[Path], int] = count_text_lines,
                    unit: str = "lines") -> int:
     """The common count of ``count(path)`` over the sides of a parallel corpus (whole files); a
     difference raises :class:`TextFileError` naming every file and its count, since pairs are
-    matched by position and one missing line would shift every later pair."""
+    matched by position and one missing line would shift every later pair. The default count
+    also refuses a file that is not UTF-8, naming its first bad line."""
     counts = {path: count(path) for path in paths}
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"{path} has {number:,} {unit}" for path, number in counts.items())

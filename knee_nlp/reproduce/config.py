@@ -42,7 +42,7 @@ from knee_nlp.errors import UserError
 from knee_nlp.fairseq_options import knee_schedule_from_fairseq
 from knee_nlp.registry import SCHEDULES as REGISTRY
 from knee_nlp.schedule import KneeSchedule
-from knee_nlp.validation import check_number, check_step_count
+from knee_nlp.validation import check_number, check_ratio, check_step_count
 
 SCHEDULE_FILE = "schedules.yaml"
 EXPERIMENT_FILE = "experiment.yaml"
@@ -376,6 +376,8 @@ def parse_run_config(data: dict[str, Any], path: Path, spec: ExperimentSpec, pre
         ("evaluate.average_last_epochs", lambda: check_step_count(
             "evaluate.average_last_epochs", data["evaluate"]["average_last_epochs"], minimum=1)),
     ]
+    checks += [(f"lr_scheduler.{key}", lambda k=key, v=value: LR_SCHEDULER_CHECKS[k](f"lr_scheduler.{k}", v))
+               for key, value in lr_scheduler.items() if key in LR_SCHEDULER_CHECKS]
     results = {}
     for key, check in checks:
         try:
@@ -393,6 +395,31 @@ def parse_run_config(data: dict[str, Any], path: Path, spec: ExperimentSpec, pre
         generate=dict(data["evaluate"].get("generate") or {}),
         source=" + ".join(label for label, _ in parts),
     )
+
+
+def _positive(name: str, value: Any) -> float:
+    return check_number(name, value, inclusive=False)
+
+
+def _period(name: str, value: Any) -> int:
+    return -1 if value == -1 else check_step_count(name, value, minimum=1)
+
+
+#: checks of the fairseq scheduler settings every schedule block may set (the same flag means the
+#: same thing in each of fairseq's schedulers), applied to every run at config time, so that a
+#: bad value fails at ``--dry-run`` and names its file, not later inside fairseq
+LR_SCHEDULER_CHECKS = {
+    "warmup_updates": check_step_count,
+    "warmup_init_lr": check_number,
+    "end_learning_rate": check_number,
+    "min_lr": check_number,
+    "explore_updates": check_step_count,
+    "explore_ratio": check_ratio,
+    "power": _positive,
+    "t_mult": _positive,
+    "lr_shrink": _positive,
+    "lr_period_updates": _period,
+}
 
 
 def load_run_config(spec: ExperimentSpec, preset: str, schedule: str, budget: str) -> RunConfig:

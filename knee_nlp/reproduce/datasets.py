@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from knee_nlp.data.binarize import fairseq_preprocess
+from knee_nlp.data.parallel import read_lines
+from knee_nlp.data.recipe import MANIFEST_NAME
 from knee_nlp.errors import UserError
 from knee_nlp.reproduce.config import ExperimentSpec
 from knee_nlp.reproduce.quiet import quiet
@@ -72,10 +74,12 @@ def _languages_in(directory: Path) -> list[str]:
 
 def detect_layout(directory: Path, src: str, tgt: str) -> str:
     """``"data-bin"`` or ``"text"``; ``DataError`` naming what is missing or mismatched."""
-    if not directory.is_dir():
+    if not directory.exists():
         raise DataError(f"data directory {directory} does not exist")
+    if not directory.is_dir():
+        raise DataError(f"data directory {directory} is a file, not a directory")
     languages = _languages_in(directory)
-    if languages and not {src, tgt} <= set(languages):
+    if set(languages) - {src, tgt} and not {src, tgt} <= set(languages):
         raise DataError(f"{directory} holds languages {languages}, but this experiment "
                         f"translates {src}->{tgt}")
     if (directory / f"dict.{src}.txt").is_file() or (directory / f"dict.{tgt}.txt").is_file():
@@ -95,28 +99,41 @@ def detect_layout(directory: Path, src: str, tgt: str) -> str:
     return "text"
 
 
-def _read_lines(path: Path, limit: int | None) -> list[str]:
-    with open(path, encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
-    return lines if limit is None else lines[:limit]
+def _read_lines(path: Path) -> list[str]:
+    """Every line of ``path`` (UTF-8, split on ``\\n`` only; a CRLF ending is dropped).
+
+    A carriage return inside a line is refused: fairseq-preprocess reads it as a line break, so
+    that side would gain a line and every later pair would shift.
+    """
+    lines = [line.removesuffix("\r") for line in read_lines(path)]
+    for number, line in enumerate(lines, 1):
+        if "\r" in line:
+            raise DataError(f"{path}, line {number}: holds a carriage return (\\r) inside the line, "
+                            "which fairseq reads as a line break; remove it")
+    return lines
 
 
 def _text_subset(directory: Path, out: Path, src: str, tgt: str,
                  limits: dict[str, int | None]) -> dict[str, int]:
-    """Copy the first ``limit`` pairs of each split into ``out``; check the sides align."""
+    """Copy the first ``limit`` pairs of each split into ``out``, after checking that the whole
+    files of each split align (same line count), so that a missing line is never cut away."""
+    sides = {split: {lang: _read_lines(directory / f"{split}.{lang}") for lang in (src, tgt)}
+             for split in SPLITS}
+    for split, lines in sides.items():
+        counts = {lang: len(side) for lang, side in lines.items()}
+        if counts[src] != counts[tgt]:
+            raise DataError(f"parallel files differ in length: {directory / f'{split}.{src}'} has "
+                            f"{counts[src]:,} lines, {directory / f'{split}.{tgt}'} has "
+                            f"{counts[tgt]:,}; line i of each side must translate line i of the other")
+        if not counts[src]:
+            raise DataError(f"{directory / f'{split}.{src}'} is empty")
     out.mkdir(parents=True, exist_ok=True)
     pairs = {}
-    for split in SPLITS:
-        sides = {lang: _read_lines(directory / f"{split}.{lang}", limits.get(_LIMIT_KEYS[split]))
-                 for lang in (src, tgt)}
-        if len(sides[src]) != len(sides[tgt]):
-            raise DataError(f"{directory}: {split}.{src} has {len(sides[src])} lines but "
-                            f"{split}.{tgt} has {len(sides[tgt])}")
-        if not sides[src]:
-            raise DataError(f"{directory}: {split}.{src} is empty")
-        for lang, lines in sides.items():
-            _write_if_changed(out / f"{split}.{lang}", "".join(line + "\n" for line in lines))
-        pairs[split] = len(sides[src])
+    for split, lines in sides.items():
+        limit = limits.get(_LIMIT_KEYS[split])
+        for lang, side in lines.items():
+            _write_if_changed(out / f"{split}.{lang}", "".join(line + "\n" for line in side[:limit]))
+        pairs[split] = len(lines[src][:limit])
     return pairs
 
 
@@ -145,12 +162,20 @@ def _decode_bin(directory: Path, out: Path, src: str, tgt: str,
 
 
 def _bin_pairs(directory: Path, src: str, tgt: str) -> dict[str, int]:
+    """Sentence pairs per split of a data-bin; ``DataError`` when the two sides differ in size."""
     with quiet():
         from fairseq.data import data_utils
 
-        return {split: len(data_utils.load_indexed_dataset(
-            str(directory / f"{_bin_prefix(directory, split, src, tgt)}.{src}"), None))
-            for split in SPLITS}
+        pairs = {}
+        for split in SPLITS:
+            prefix = directory / _bin_prefix(directory, split, src, tgt)
+            sizes = {lang: len(data_utils.load_indexed_dataset(f"{prefix}.{lang}", None))
+                     for lang in (src, tgt)}
+            if sizes[src] != sizes[tgt]:
+                raise DataError(f"parallel files differ in length: {prefix}.{src}.bin holds "
+                                f"{sizes[src]:,} sentences, {prefix}.{tgt}.bin holds {sizes[tgt]:,}")
+            pairs[split] = sizes[src]
+        return pairs
 
 
 def _binarize(text_dir: Path, bin_dir: Path, src: str, tgt: str) -> Path:
@@ -175,6 +200,28 @@ def _prepare_multi30k(output_dir: Path, raw_dir: Path | None) -> Path:
     if raw_dir is None:
         return prepare_multi30k(output_dir, download=True).text_dir
     return prepare_multi30k(output_dir, raw_dir=Path(raw_dir)).text_dir
+
+
+def data_origin(spec: ExperimentSpec, data_dir: Path | None, cwd: Path | None = None) -> str:
+    """Where :func:`resolve_data` will take the data from, found without reading or writing it:
+    the absolute data folder (a ``knee-nlp data`` output folder stands for its ``data-bin/``, also
+    before a recipe has prepared it), or ``"synthetic"`` when no data is found and none is
+    prepared. Recorded in the run directory's manifest, so that a re-run with other data is
+    refused before anything in the run directory is rewritten.
+
+    >>> data_origin(load_experiment("iwslt14"), Path("/data/iwslt14.tokenized.de-en/data-bin"))  # doctest: +SKIP
+    '/data/iwslt14.tokenized.de-en'
+    """
+    cwd = cwd or Path.cwd()
+    found = data_dir if data_dir is not None else find_data_dir(spec, cwd)
+    if found is None and spec.prepare_recipe is not None:
+        found = cwd / spec.data_search_dirs[-1]
+    if found is None:
+        return "synthetic"
+    folder = (cwd / found).resolve()
+    if folder.name == "data-bin" and (folder.parent / MANIFEST_NAME).is_file():
+        folder = folder.parent
+    return str(folder)
 
 
 #: ``data.prepare_recipe`` of an experiment.yaml -> ``(output_dir, raw_dir or None) -> data dir``:
@@ -228,8 +275,10 @@ def resolve_data(spec: ExperimentSpec, work_dir: Path, data_dir: Path | None,
         data_dir = data_dir / "data-bin"
     layout = detect_layout(data_dir, src, tgt)
     wants_subset = any(value is not None for value in limits.values())
-    if layout == "data-bin" and not wants_subset:
-        return DataSource("data-bin", str(data_dir), data_dir, False, _bin_pairs(data_dir, src, tgt))
+    if layout == "data-bin":
+        pairs = _bin_pairs(data_dir, src, tgt)  # the whole data-bin aligns, before any subset
+        if not wants_subset:
+            return DataSource("data-bin", str(data_dir), data_dir, False, pairs)
     subset = work_dir / "text"
     if layout == "data-bin":
         _decode_bin(data_dir, subset, src, tgt, limits)

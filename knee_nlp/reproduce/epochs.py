@@ -15,11 +15,13 @@ Example::
 from __future__ import annotations
 
 from knee_nlp import budget
+from knee_nlp.errors import InvalidInputError
 from knee_nlp.reproduce.quiet import quiet
 
 
 def count_batches(train_argv: list[str]) -> int:
-    """Batches in one epoch of the training set, for one process, as fairseq-train forms them."""
+    """Batches in one epoch of the training set, for one process, as fairseq-train forms them;
+    :class:`~knee_nlp.errors.InvalidInputError` when there are none (too few pairs)."""
     with quiet():
         return _count_batches(train_argv)
 
@@ -33,9 +35,10 @@ def _count_batches(train_argv: list[str]) -> int:
     cfg = convert_namespace_to_omegaconf(args)
     task = tasks.setup_task(cfg.task)
     task.load_dataset(cfg.dataset.train_subset, epoch=1, combine=True)
+    dataset = task.dataset(cfg.dataset.train_subset)
     model = task.build_model(cfg.model)
     iterator = task.get_batch_iterator(
-        dataset=task.dataset(cfg.dataset.train_subset),
+        dataset=dataset,
         max_tokens=cfg.dataset.max_tokens,
         max_sentences=cfg.dataset.batch_size,
         max_positions=utils.resolve_max_positions(
@@ -45,6 +48,11 @@ def _count_batches(train_argv: list[str]) -> int:
         seed=cfg.common.seed,
         num_shards=1,
     )
+    if not len(iterator):
+        raise InvalidInputError(
+            f"the training data ({len(dataset)} pairs in {cfg.task.data}) forms no batch: fairseq makes batches "
+            f"of a multiple of --required-batch-size-multiple {cfg.dataset.required_batch_size_multiple} sentences "
+            f"within --max-tokens {cfg.dataset.max_tokens} (longer pairs are skipped); train on more pairs")
     return len(iterator)
 
 

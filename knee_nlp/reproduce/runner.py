@@ -35,7 +35,7 @@ from knee_nlp.reproduce.averaging import average_checkpoints, last_epoch_checkpo
 from knee_nlp.reproduce.fairseq_commands import Batching
 from knee_nlp.reproduce.config import RunConfig
 from knee_nlp.reproduce.layout import (CHECKPOINTS, GENERATE_LOG, PLAN, RESULT, TRAIN_LOG,
-                                       TRAINED)
+                                       TRAINED, read_state)
 from knee_nlp.reproduce.logs import parse_training_log
 from knee_nlp.reproduce.scoring import score_generate_output
 
@@ -92,7 +92,7 @@ def _check_plan(plan: RunPlan) -> None:
     path = plan.directory / PLAN
     record = plan.record()
     if path.is_file():
-        previous = json.loads(path.read_text())
+        previous = read_state(path)
         # "config" names the files the settings came from, not a setting: runs started before
         # the configs were composed (one file per run) stay resumable
         changed = sorted(key for key in record.keys() | previous.keys()
@@ -189,7 +189,7 @@ def execute(plan: RunPlan, *, target_lang: str, test_pairs: int) -> dict[str, An
     _check_plan(plan)
     if result_path.is_file():
         print(f"{plan.name}: finished earlier, reusing {result_path}", flush=True)
-        return json.loads(result_path.read_text())
+        return read_state(result_path)
     if not (plan.directory / TRAINED).is_file():
         _train(plan)
     checkpoint, averaged = _final_checkpoint(plan)

@@ -55,7 +55,7 @@ def test_subset_takes_the_first_pairs_and_checks_alignment(tmp_path: Path) -> No
     assert pairs == {"train": 2, "valid": 5, "test": 1}
     assert (tmp_path / "subset/train.en").read_text() == "w0\nw1\n"
     (corpus / "valid.en").write_text("only one line\n")
-    with pytest.raises(DataError, match="valid.de has 5 lines but valid.en has 1"):
+    with pytest.raises(DataError, match=r"valid\.de has 5 lines, .*valid\.en has 1"):
         _text_subset(corpus, tmp_path / "subset2", "de", "en", {})
 
 
