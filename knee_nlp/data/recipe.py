@@ -28,8 +28,10 @@ from knee_nlp.atomic import atomic_file
 from knee_nlp.data.parallel import count_lines, map_lines, read_lines, write_columns, write_lines
 from knee_nlp.data.steps import Steps
 from knee_nlp.run_lock import LOCK_NAME, acquire, held, release
+from knee_nlp.state_files import read_json
 
 MANIFEST_NAME = "prep.json"
+DAMAGED_MANIFEST = "delete its folder to prepare the data again, or choose another --output-dir"
 SPLITS = ("train", "valid", "test")
 
 
@@ -91,7 +93,7 @@ def _replaces(output_dir: Path, request: dict[str, Any], overwrite: bool) -> boo
             raise FileExistsError(f"{output_dir} is not empty and has no {MANIFEST_NAME} (it was "
                                   "not made by knee-nlp data); choose another --output-dir")
         return False
-    existing = json.loads(manifest.read_text(encoding="utf-8"))
+    existing = read_json(manifest, DAMAGED_MANIFEST)
     if {"recipe": existing.get("recipe"), "options": existing.get("options")} == request:
         return False
     if not overwrite:
@@ -142,7 +144,7 @@ def load_prepared(output_dir: Path) -> PreparedData:
     if not manifest.is_file():
         raise FileNotFoundError(f"{output_dir} is not a prepared data directory (no {MANIFEST_NAME}); "
                                 "run `knee-nlp data iwslt14` or `knee-nlp data wmt14` first")
-    content = json.loads(manifest.read_text(encoding="utf-8"))
+    content = read_json(manifest, DAMAGED_MANIFEST)
     if not content.get("complete"):
         raise RuntimeError(f"the {content.get('recipe')} preparation in {output_dir} did not finish; "
                            f"re-run `knee-nlp data {content.get('recipe')}` with the same arguments "

@@ -240,3 +240,11 @@ def test_a_training_set_too_small_for_one_batch_is_named(tmp_path: Path, small_s
     data = _text_corpus(tmp_path / "text", {"train": 5, "valid": 6, "test": 6})
     run(main, _reproduce(tmp_path, data, small_subset)).clean_error(
         "the training data (5 pairs", "forms no batch", "--required-batch-size-multiple 8")
+
+
+def test_a_damaged_prep_json_is_named(tmp_path: Path, iwslt_raw: Path, run: Callable) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "prep.json").write_text('{"recipe": "iwsl')
+    run(main, COMMANDS["iwslt"](iwslt_raw, out)).clean_error("prep.json is damaged", "delete its folder")
+    assert [path.name for path in out.iterdir() if path.name != ".lock"] == ["prep.json"]
