@@ -6,17 +6,20 @@ test set, and measures the sharpness of its final weights. The runner
 fills one run directory. Every step must be resumable or cheap to repeat: the runner calls
 ``train`` again for a run without ``scores.json`` and expects it to continue, not restart.
 
-Implemented: :class:`knee_nlp.sweep.bert.BertBackend` (tiny BERT masked LM, MLM accuracy).
-A translation backend would train through ``knee-nlp reproduce`` / fairseq, score with BLEU on
-the validation and test sets, and measure sharpness with
-:func:`knee_nlp.sharpness_targets.fairseq_target`.
+Implemented: :class:`knee_nlp.sweep.bert.BertBackend` (tiny BERT masked LM, MLM accuracy) and
+:class:`knee_nlp.sweep.translation.TranslationBackend` (a ``knee-nlp reproduce`` experiment
+trained with fairseq, BLEU on its validation and test sets).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from knee_nlp.sharpness_targets import Target
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ class Backend(Protocol):
         """Write shared inputs into the sweep directory (for example the data split); idempotent."""
 
     def check_ratio(self, explore_ratio: float) -> None:
-        """Raise ``ValueError`` if ``explore_ratio`` does not fit the backend's schedule."""
+        """Raise ``ValueError`` if ``explore_ratio`` does not fit the backend's schedule (called
+        after :meth:`prepare`, before any training)."""
 
     def is_trained(self, run_dir: Path) -> bool:
         """Whether ``run_dir`` holds a finished training run."""
@@ -73,3 +77,16 @@ class Backend(Protocol):
 
     def sharpness(self, run_dir: Path, settings: SharpnessSettings) -> dict[str, Any]:
         """Keskar sharpness of the run's final weights (a :class:`SharpnessResult` dict plus context)."""
+
+
+def measure_sharpness(target: Target, settings: SharpnessSettings, **context: Any) -> dict[str, Any]:
+    """Keskar sharpness of a loaded ``target`` with the sweep's settings: what ``sharpness.json``
+    holds (the :class:`~knee_nlp.sharpness.SharpnessResult` fields, the number of batches the
+    sample was drawn from, ``context`` and the seconds it took)."""
+    from knee_nlp.sharpness import keskar_sharpness
+
+    started = time.perf_counter()
+    result = keskar_sharpness(target.model, target.batches, target.loss_fn, eps=settings.eps,
+                              steps=settings.steps, lr=settings.lr, seed=settings.seed, progress=True)
+    return {**result.to_dict(), "batches_available": target.batches_available, **context,
+            "seconds": round(time.perf_counter() - started, 2)}

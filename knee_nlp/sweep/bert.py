@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from knee_nlp.sweep.backend import Scores, SharpnessSettings
+from knee_nlp.sweep.backend import Scores, SharpnessSettings, measure_sharpness
 from knee_nlp.sweep.splits import ArticleSplit, sha256_file, split_by_article, write_split
 
 #: keys the sweep sets itself; ``--set`` may not touch them
@@ -202,7 +201,6 @@ class BertBackend:
         )
 
     def sharpness(self, run_dir: Path, settings: SharpnessSettings) -> dict[str, Any]:
-        from knee_nlp.sharpness import keskar_sharpness
         from knee_nlp.sharpness_targets import hf_mlm_target, resolve_device
 
         cfg = self._run_config(run_dir)
@@ -212,14 +210,7 @@ class BertBackend:
             mlm_probability=cfg["data"]["mlm_probability"], seed=settings.seed,
             device=resolve_device(self.device),
         )
-        started = time.perf_counter()
-        result = keskar_sharpness(
-            target.model, target.batches, target.loss_fn, eps=settings.eps, steps=settings.steps,
-            lr=settings.lr, seed=settings.seed, progress=True,
-        )
-        return {**result.to_dict(), "batches_available": target.batches_available,
-                "batch_shape": [SHARPNESS_BATCH_SIZE, SHARPNESS_SEQ_LENGTH],
-                "seconds": round(time.perf_counter() - started, 2)}
+        return measure_sharpness(target, settings, batch_shape=[SHARPNESS_BATCH_SIZE, SHARPNESS_SEQ_LENGTH])
 
 
 def _final_eval(train_dir: Path, phase: str) -> dict[str, float]:

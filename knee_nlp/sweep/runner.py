@@ -124,11 +124,13 @@ def run_one(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings, exp
 def run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float], seeds: Sequence[int],
               sharpness: SharpnessSettings, log: Callable[[str], None] = print) -> dict[str, Any] | None:
     """Run every (ratio, seed) not yet finished, seed by seed (so partial results stay balanced),
-    rewriting the report after each; return the final recommendation."""
-    for ratio in explore_ratios:
-        backend.check_ratio(ratio)
+    rewriting the report after each; return the final recommendation. Every ratio is checked
+    against the backend's schedule before the first run (after :meth:`Backend.prepare`, since a
+    budget in updates may depend on the prepared data)."""
     manifest = open_sweep(sweep_dir, backend, sharpness)
     backend.prepare(sweep_dir)
+    for ratio in explore_ratios:
+        backend.check_ratio(ratio)
     jobs = [(ratio, seed) for seed in seeds for ratio in explore_ratios]
     recommendation = None
     for index, (ratio, seed) in enumerate(jobs, 1):

@@ -156,7 +156,7 @@ def test_sweep_directory_resumes_runs_subsets_and_refuses_other_settings(tmp_pat
 
 def test_cli_rejects_bad_input_early(tmp_path: Path, wikitext: dict[str, Path],
                                      capsys: pytest.CaptureFixture) -> None:
-    base = ["sweep-explore", "--sweep-dir", str(tmp_path / "s"), "--train-file", str(wikitext["train"]),
+    base = ["sweep-explore", "bert", "--sweep-dir", str(tmp_path / "s"), "--train-file", str(wikitext["train"]),
             "--validation-file", str(wikitext["valid"])]
     with pytest.raises(SystemExit):
         main([*base, "--explore-ratios", "0.5", "1.5"])
@@ -178,15 +178,15 @@ def test_cli_rejects_bad_input_early(tmp_path: Path, wikitext: dict[str, Path],
         with pytest.raises(SystemExit, match=message):
             main([*base, *flags])
     with pytest.raises(SystemExit, match="--train-file .*missing.txt is not a file"):
-        main([*base[:4], str(tmp_path / "missing.txt"), *base[5:]])
+        main([*base[:5], str(tmp_path / "missing.txt"), *base[6:]])
     one = tmp_path / "one.txt"
     one.write_text(" = Only = \n text\n")
     with pytest.raises(SystemExit, match="--validation-file .*one.txt must hold at least 2 articles"):
-        main([*base[:6], str(one)])
+        main([*base[:7], str(one)])
     with pytest.raises(SystemExit, match="--validation-file is required"):
-        main(base[:5])
+        main(base[:6])
     with pytest.raises(SystemExit, match="has no sweep.json"):
-        main(["sweep-explore", "--sweep-dir", str(tmp_path / "nothing"), "--report-only"])
+        main(["sweep-explore", "bert", "--sweep-dir", str(tmp_path / "nothing"), "--report-only"])
     assert not (tmp_path / "s").exists()
     assert check_override("phases.0.total_steps=5") == "phases.0.total_steps=5"
 
@@ -210,7 +210,7 @@ def test_tiny_real_sweep_through_the_cli(tmp_path: Path, wikitext: dict[str, Pat
     heldout = tmp_path / "heldout.txt"
     heldout.write_text("\n".join(lines[: titles[6]]) + "\n", encoding="utf-8")
     sweep = tmp_path / "sweep"
-    command = ["sweep-explore", "--sweep-dir", str(sweep), "--config", str(config),
+    command = ["sweep-explore", "bert", "--sweep-dir", str(sweep), "--config", str(config),
                "--train-file", str(wikitext["train"]), "--validation-file", str(heldout),
                "--explore-ratios", "0", "0.5", "--seeds", "1", "2",
                "--sharpness-steps", "2", "--sharpness-batches", "1", "--device", "cpu"]
@@ -240,4 +240,4 @@ def test_tiny_real_sweep_through_the_cli(tmp_path: Path, wikitext: dict[str, Pat
     assert {p: p.stat().st_mtime_ns for p in sweep.rglob("*.json")} == stamps
     with pytest.raises(SystemExit, match=r"other settings(.|\n)*sharpness.steps: 2 -> 3"):
         main([*command, "--sharpness-steps", "3"])
-    assert main(["sweep-explore", "--sweep-dir", str(sweep), "--report-only"]) == 0
+    assert main(["sweep-explore", "bert", "--sweep-dir", str(sweep), "--report-only"]) == 0

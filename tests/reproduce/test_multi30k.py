@@ -11,17 +11,15 @@ import json
 import math
 import re
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from knee_nlp.cli import main
 from knee_nlp.plugin_dir import fairseq_user_dir
 from knee_nlp.reproduce import datasets
-from knee_nlp.reproduce.config import default_config_dir, knee_schedule, load_experiment, load_run_config
+from knee_nlp.reproduce.config import knee_schedule, load_experiment, load_run_config
 from knee_nlp.reproduce.fairseq_commands import scale_batching, train_command
 
 DATA = Path(__file__).parent / "data"
@@ -108,39 +106,17 @@ def test_raw_dir_prepares_on_first_use_then_dry_run_commands(shared_data: Path, 
     assert "preparing" not in capsys.readouterr().out
 
 
-def _slice(tok: Path, root: Path) -> Path:
-    """Real Multi30k text (the release's tokenized files): train, valid and test slices."""
-    root.mkdir()
-    for split, name in (("train", "train"), ("valid", "val"), ("test", "test_2016_flickr")):
-        for lang in ("de", "en"):
-            shutil.copy(tok / f"{name}.lc.norm.tok.{lang}", root / f"{split}.{lang}")
-    return root
-
-
 @pytest.mark.slow
-def test_tiny_end_to_end_on_real_multi30k(shared_data: Path, tmp_path: Path, monkeypatch,
-                                          capsys) -> None:
+def test_tiny_end_to_end_on_real_multi30k(multi30k_text: Path, tiny_multi30k_configs, tmp_path: Path,
+                                          monkeypatch, capsys) -> None:
     """inverse_sqrt and knee_explore50 for 2 epochs on 600 real pairs, a tiny model."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    configs = tmp_path / "configs"
-    shutil.copytree(default_config_dir(), configs)
-    experiment = yaml.safe_load((configs / "multi30k/experiment.yaml").read_text())
-    experiment["budgets"]["cpu"].append("2ep")
-    (configs / "multi30k/experiment.yaml").write_text(yaml.safe_dump(experiment))
-    base = yaml.safe_load((configs / "multi30k/cpu.yaml").read_text())
-    base["data"] = {"max_train_pairs": 600, "max_valid_pairs": 40, "max_test_pairs": 30}
-    base["train"].update(encoder_layers=1, decoder_layers=1, encoder_embed_dim=64,
-                         decoder_embed_dim=64, encoder_ffn_embed_dim=128,
-                         decoder_ffn_embed_dim=128, max_tokens=1024, log_interval=1)
-    base["lr_scheduler"]["warmup_updates"] = 4
-    (configs / "multi30k/cpu.yaml").write_text(yaml.safe_dump(base))
-    monkeypatch.setenv("KNEE_NLP_CONFIG_DIR", str(configs))
+    tiny_multi30k_configs(["5ep", "3ep", "2ep"])
     run_dir = tmp_path / "run"
-    data = _slice(shared_data / "multi30k/tok", tmp_path / "text")
 
     assert main(["reproduce", "multi30k", "--preset", "cpu", "--schedules", "inverse_sqrt",
                  "knee_explore50", "--budgets", "2ep", "--seeds", "1", "--run-dir",
-                 str(run_dir), "--data-dir", str(data)]) == 0
+                 str(run_dir), "--data-dir", str(multi30k_text)]) == 0
     assert "| knee_explore50 |" in capsys.readouterr().out
 
     for name in ("results.md", "results.json", "lr_2ep.png"):
