@@ -29,7 +29,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import subprocess
@@ -45,6 +44,7 @@ from knee_nlp.reproduce.layout import CHECKPOINTS, RESULT, run_directories
 from knee_nlp.reproduce.pipeline import check_devices, plan_runs
 from knee_nlp.reproduce.runner import RunPlan, execute
 from knee_nlp.reproduce.scoring import score_generate_output
+from knee_nlp.state_files import read_json
 from knee_nlp.sweep.backend import Scores, SharpnessSettings, measure_sharpness
 from knee_nlp.sweep.splits import sha256_file
 
@@ -184,7 +184,8 @@ class TranslationBackend:
         """The reproduce run directory and its ``result.json`` once trained, averaged and tested."""
         for directory in run_directories(run_dir / TRAIN_DIR):
             if (directory / RESULT).is_file():
-                return directory, json.loads((directory / RESULT).read_text(encoding="utf-8"))
+                return directory, read_json(directory / RESULT, "delete it and run the same sweep "
+                                            "command again: the run is scored again from its checkpoints")
         return None
 
     def _final_checkpoint(self, run_dir: Path) -> tuple[Path, dict[str, Any]]:

@@ -16,7 +16,8 @@ from knee_nlp.reproduce.config import knee_schedule
 from knee_nlp.reproduce.explore import read_recommendation
 from knee_nlp.reproduce.scoring import fairseq_bleu
 from knee_nlp.sweep.runner import load_results
-from knee_nlp.sweep.translation import full_budget
+from knee_nlp.state_files import StateFileError
+from knee_nlp.sweep.translation import TranslationBackend, full_budget
 
 
 def _text_dir(root: Path) -> Path:
@@ -148,3 +149,13 @@ def test_tiny_translation_sweep_through_the_cli(multi30k_text: Path, tiny_multi3
                                          r"cpu \(8ep = 192 updates, 4 of them warmup\): allowed \[0, 0.979\]"):
         main([*command, "--explore-ratios", "0.99", "--seeds", "1"])
     assert not (sweep / "runs" / "explore0.99-seed1").exists()
+
+
+def test_a_damaged_run_result_is_named_with_the_way_out(tmp_path: Path) -> None:
+    backend = TranslationBackend(_text_dir(tmp_path / "text"))
+    run = tmp_path / "sweep/runs/explore0.5-seed1"
+    (run / "train/runs/knee-5ep-seed1").mkdir(parents=True)
+    assert not backend.is_trained(run)  # started, not finished
+    (run / "train/runs/knee-5ep-seed1/result.json").write_text('{"test": ')  # cut short
+    with pytest.raises(StateFileError, match=r"result.json is damaged .*run the same sweep command again"):
+        backend.is_trained(run)
