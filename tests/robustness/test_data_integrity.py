@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gzip
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -211,10 +209,13 @@ def test_a_data_bin_with_sides_of_different_size_is_named(tmp_path: Path, small_
     """Binarized by fairseq itself (which does not compare the sides), then given to reproduce."""
     data = _text_corpus(tmp_path / "text")
     (data / "train.en").write_text(_lines(11, "wen"))
-    subprocess.run([sys.executable, "-m", "fairseq_cli.preprocess", "--source-lang", "de", "--target-lang", "en",
-                    "--trainpref", str(data / "train"), "--validpref", str(data / "valid"), "--testpref",
-                    str(data / "test"), "--destdir", str(tmp_path / "bin"), "--joined-dictionary"],
-                   check=True, capture_output=True)
+    from fairseq import options
+    from fairseq_cli.preprocess import main as preprocess
+
+    preprocess(options.get_preprocessing_parser().parse_args([
+        "--source-lang", "de", "--target-lang", "en", "--trainpref", str(data / "train"), "--validpref",
+        str(data / "valid"), "--testpref", str(data / "test"), "--destdir", str(tmp_path / "bin"),
+        "--joined-dictionary"]))
     run(main, _reproduce(tmp_path, tmp_path / "bin", small_subset)).clean_error(
         "train.de-en.de.bin holds 12 sentences", "train.de-en.en.bin holds 11")
     assert not (tmp_path / "run" / "data").exists()
