@@ -145,3 +145,15 @@ def check_probability(name: str, value: Any) -> float:
     if number is None or not 0.0 < number <= 1.0:
         raise ArgumentError(name, value, "a number in (0, 1]")
     return float(number)
+
+
+#: the largest seed every library a run seeds accepts (numpy's ``np.random.seed``)
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(name: str, value: Any, *, largest: int = MAX_SEED) -> int:
+    """``value`` as a seed: an integer in [0, ``largest``] (:data:`MAX_SEED` by default)."""
+    seed = check_step_count(name, value)
+    if seed > largest:
+        raise ArgumentError(name, value, f"an integer in [0, {largest}]")
+    return seed

@@ -40,7 +40,8 @@ from knee_nlp.budget import warmup_steps_from_ratio
 from knee_nlp.errors import InputFileError, InvalidInputError
 from knee_nlp.registry import schedule_spec
 from knee_nlp.schedule import KneeSchedule
-from knee_nlp.validation import check_number, check_probability, check_ratio, check_step_count, renamed_errors
+from knee_nlp.validation import (MAX_SEED, check_number, check_probability, check_ratio, check_seed,
+                                 check_step_count, renamed_errors)
 
 OPTIMIZERS = ("lamb", "adamw")
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -391,7 +392,7 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
         )
     if not cfg.run_dir:
         raise PretrainConfigError("run_dir is required: the directory for checkpoints, logs and the final model")
-    check_step_count("seed", cfg.seed)
+    check_seed("seed", cfg.seed, largest=MAX_SEED - max(len(cfg.phases) - 1, 0))  # phase k seeds with seed + k
     check_step_count("model.vocab_size", cfg.model.get("vocab_size"), minimum=8)
     check_model(cfg.model)
     check_step_count("tokenizer.pad_vocab_to_multiple_of", cfg.tokenizer.pad_vocab_to_multiple_of, minimum=1)

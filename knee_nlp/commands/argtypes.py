@@ -14,9 +14,7 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from knee_nlp.errors import InvalidInputError
-
-#: the largest seed every library a run seeds accepts (numpy's ``np.random.seed``)
-MAX_SEED = 2**32 - 1
+from knee_nlp.validation import MAX_SEED
 
 
 def count(minimum: int) -> Callable[[str], int]:

@@ -20,6 +20,9 @@ import importlib.util
 import math
 from pathlib import Path
 
+from knee_nlp.commands.argtypes import seed
+from knee_nlp.outputs import check_writable_dir
+
 #: a BERT launcher preset name (its YAML ships in hf_integration/pretrain_bert/presets/) or a file
 DEFAULT_CONFIG = "tiny"
 
@@ -60,16 +63,6 @@ def _ratio(text: str) -> float:
     return value
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be integers >= 0, got {text!r}")
-    return value
-
-
 def _check(args: argparse.Namespace) -> None:
     """Early errors naming the flag and its allowed range."""
     for flag, values in (("--explore-ratios", args.explore_ratios), ("--seeds", args.seeds)):
@@ -86,6 +79,10 @@ def _check(args: argparse.Namespace) -> None:
         for flag in REQUIRED[args.backend]:
             if getattr(args, flag[2:].replace("-", "_")) is None:
                 raise ValueError(f"{flag} is required (unless --report-only)")
+        check_writable_dir(args.sweep_dir, "--sweep-dir")
+        from knee_nlp.sharpness_targets import resolve_device
+
+        resolve_device(args.device)
 
 
 def _bert(args: argparse.Namespace):
@@ -153,8 +150,8 @@ def _common_arguments(parser: argparse.ArgumentParser, backend: str, batch: str)
     parser.add_argument("--explore-ratios", type=_ratio, nargs="+", default=list(DEFAULT_RATIOS), metavar="R",
                         help="Explore fractions of the budget, in [0, 1 - warmup fraction] "
                              f"(default {' '.join(f'{r:g}' for r in DEFAULT_RATIOS)}).")
-    parser.add_argument("--seeds", type=_seed, nargs="+", default=list(DEFAULT_SEEDS), metavar="S",
-                        help=f"Training seeds, integers >= 0 (default {' '.join(map(str, DEFAULT_SEEDS))}).")
+    parser.add_argument("--seeds", type=seed, nargs="+", default=list(DEFAULT_SEEDS), metavar="S",
+                        help=f"Training seeds, integers in [0, 2^32 - 1] (default {' '.join(map(str, DEFAULT_SEEDS))}).")
     group = parser.add_argument_group("sharpness (Keskar eps-sharpness of each final model)")
     group.add_argument("--sharpness-steps", type=int, default=SWEEP_SHARPNESS_STEPS,
                        help=f"Ascent steps (default {SWEEP_SHARPNESS_STEPS}: fewer than the sharpness tool's 1000, "

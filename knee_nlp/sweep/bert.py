@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from knee_nlp.data.parallel import check_utf8
 from knee_nlp.sweep.backend import Scores, SharpnessSettings, measure_sharpness
 from knee_nlp.sweep.splits import ArticleSplit, sha256_file, split_by_article, write_split
 
@@ -81,6 +82,12 @@ class BertBackend:
         if not isinstance(phases, list) or not phases:
             raise ValueError(f"--config {config} has no phases list (a BERT launcher config?)")
         self.phases = phases
+        from hf_integration.pretrain_bert.config import load_config  # the launcher's checks, before any run
+
+        load_config(self.config, [*self.overrides, "schedule=knee", f"data.train_files={json.dumps([str(self.train_file)])}",
+                                  f"data.validation_files={json.dumps([str(self.heldout_file)])}"])
+        check_utf8(self.train_file)  # names the first line that is not UTF-8
+        check_utf8(self.heldout_file)
         self.split: ArticleSplit = split_by_article(
             self.heldout_file.read_text(encoding="utf-8"), f"--validation-file {heldout_file}"
         )

@@ -18,11 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from knee_nlp.atomic import write_text_atomic
+from knee_nlp.state_files import read_json
 from knee_nlp.sweep.backend import Backend, SharpnessSettings
 from knee_nlp.sweep.report import write_report
 
 MANIFEST = "sweep.json"
 FORMAT = 1
+#: the way out of a damaged state file (knee_nlp.state_files)
+DAMAGED_MANIFEST = "it records the sweep's settings: restore it, or start a new --sweep-dir"
+DAMAGED_STEP = "delete it and run the same knee-nlp sweep-explore command again to redo that step"
 
 
 def run_name(explore_ratio: float, seed: int) -> str:
@@ -47,7 +51,7 @@ def open_sweep(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings) 
                        "sharpness": asdict(sharpness)})
     path = sweep_dir / MANIFEST
     if path.is_file():
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = read_json(path, DAMAGED_MANIFEST)
         changes = _differences(manifest["settings"], settings)
         if changes:
             raise ValueError(
@@ -72,13 +76,12 @@ def load_manifest(sweep_dir: Path) -> dict[str, Any]:
     path = sweep_dir / MANIFEST
     if not path.is_file():
         raise ValueError(f"--sweep-dir {sweep_dir} has no {MANIFEST}: not a sweep directory")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path, DAMAGED_MANIFEST)
 
 
 def load_results(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every finished run's ``result.json`` under ``sweep_dir/runs``."""
-    return [json.loads(path.read_text(encoding="utf-8"))
-            for path in sorted((sweep_dir / "runs").glob("*/result.json"))]
+    return [read_json(path, DAMAGED_STEP) for path in sorted((sweep_dir / "runs").glob("*/result.json"))]
 
 
 def report(sweep_dir: Path) -> dict[str, Any] | None:
@@ -87,7 +90,7 @@ def report(sweep_dir: Path) -> dict[str, Any] | None:
 
 
 def _json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return read_json(path, DAMAGED_STEP) if path.is_file() else None
 
 
 def run_one(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings, explore_ratio: float,

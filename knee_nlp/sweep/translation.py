@@ -92,8 +92,8 @@ class TranslationBackend:
         self.config: RunConfig = load_run_config(self.spec, preset, TUNED_SCHEDULE, self.budget)
         data_dir = Path(data_dir)
         if not data_dir.is_dir():
-            raise DataError(f"--data-dir {data_dir} does not exist; prepare it with: "
-                            f"{self.spec.prepare_hint}")
+            problem = "is a file, not a directory" if data_dir.exists() else "does not exist"
+            raise DataError(f"--data-dir {data_dir} {problem}; prepare it with: {self.spec.prepare_hint}")
         self.data_dir = data_dir.resolve()
         inner = self.data_dir / "data-bin"  # the output folder of `knee-nlp data`
         self.input_dir = inner if inner.is_dir() else self.data_dir

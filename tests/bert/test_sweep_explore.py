@@ -163,7 +163,7 @@ def test_cli_rejects_bad_input_early(tmp_path: Path, wikitext: dict[str, Path],
     assert "--explore-ratios: must be numbers in [0, 1), got '1.5'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*base, "--seeds", "-1"])
-    assert "--seeds: must be integers >= 0, got '-1'" in capsys.readouterr().err
+    assert "--seeds: must be integers in [0, 4294967295], got '-1'" in capsys.readouterr().err
     cases = [
         (["--explore-ratios", "0.95"], r"--explore-ratios must be in \[0, 0.9\] .*phases.0.warmup_ratio is 0.1"),
         (["--seeds", "1", "1"], "--seeds must not repeat a value"),

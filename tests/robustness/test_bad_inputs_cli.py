@@ -180,3 +180,70 @@ def test_no_horizon_is_an_error_and_an_explicit_one_is_accepted(run: Callable) -
     bare = [arg for arg in FAIRSEQ if arg not in ("--max-update", "100")]
     run(train, [*bare, "--lr", "1e-3"]).clean_error("no training horizon", "--max-update")
     check_knee_arguments([*bare, "--lr", "1e-3", "--total-num-update", "50"])  # accepted: no exception
+
+
+# --------------------------------------------------------------------------------------------
+# knee-nlp sweep-explore bert | translation: refused before any run trains
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def sweep_files(paths: dict[str, Path]) -> None:
+    root = paths["root"]
+    (root / "train.txt").write_text(" = A = \n" + "the cat sat on the mat .\n" * 40)
+    (root / "valid.txt").write_text(" = B = \n" + "a dog ran .\n" * 20 + " = C = \n" + "a bird flew .\n" * 20)
+    (root / "latin1.txt").write_bytes(" = B = \nein Stück Käse\n = C = \nx\n".encode("latin-1"))
+    (root / "cut-sweep").mkdir()
+    (root / "cut-sweep" / "sweep.json").write_text('{"settings": {"back')
+
+
+BERT = ["sweep-explore", "bert", "--sweep-dir", "@sweep", "--train-file", "@train.txt", "--validation-file", "@valid.txt"]
+TRANSLATION = ["sweep-explore", "translation", "--sweep-dir", "@sweep"]
+
+BAD_SWEEP: list[tuple[str, list[str], tuple[str, ...]]] = [
+    ("bert: no training file", ["sweep-explore", "bert", "--sweep-dir", "@sweep"], ("--train-file is required",)),
+    ("bert: explore ratio 1", [*BERT, "--explore-ratios", "1"], ("--explore-ratios", "[0, 1)", "'1'")),
+    ("bert: explore ratio negative", [*BERT, "--explore-ratios=-0.1"], ("--explore-ratios", "'-0.1'")),
+    ("bert: explore ratio not a number", [*BERT, "--explore-ratios", "half"], ("--explore-ratios", "'half'")),
+    ("bert: explore ratio repeated", [*BERT, "--explore-ratios", "0.5", "0.5"], ("--explore-ratios must not repeat",)),
+    ("bert: explore leaves no room for warmup", [*BERT, "--explore-ratios", "0.99"], ("--explore-ratios", "warmup_ratio", "0.99")),
+    ("bert: seed negative", [*BERT, "--seeds=-1"], ("--seeds", "'-1'")),
+    ("bert: seed beyond 2^32", [*BERT, "--seeds", "99999999999"], ("--seeds", "4294967295")),
+    ("bert: seed repeated", [*BERT, "--seeds", "1", "1"], ("--seeds must not repeat",)),
+    ("bert: sharpness steps 0", [*BERT, "--sharpness-steps", "0"], ("--sharpness-steps", "got 0")),
+    ("bert: sharpness batches 0", [*BERT, "--sharpness-batches", "0"], ("--sharpness-batches", "got 0")),
+    ("bert: sharpness lr nan", [*BERT, "--sharpness-lr", "nan"], ("--sharpness-lr", "got nan")),
+    ("bert: eps negative", [*BERT, "--eps", "-1"], ("--eps", "got -1")),
+    ("bert: training file missing", [*BERT[:4], "--train-file", "@none.txt", "--validation-file", "@valid.txt"],
+     ("--train-file", "none.txt is not a file")),
+    ("bert: held-out file is the training file", [*BERT[:4], "--train-file", "@train.txt", "--validation-file", "@train.txt"],
+     ("--validation-file must not be the --train-file",)),
+    ("bert: held-out file not UTF-8", [*BERT[:4], "--train-file", "@train.txt", "--validation-file", "@latin1.txt"],
+     ("latin1.txt, line 2", "not UTF-8")),
+    ("bert: config missing", [*BERT, "--config", "@none.yaml"], ("--config", "none.yaml is not a file")),
+    ("bert: misspelt launcher key", [*BERT, "--set", "model.hiden_size=64"], ("unknown key(s) ['hiden_size'] in model",)),
+    ("bert: launcher value out of range", [*BERT, "--set", "data.mlm_probability=0"], ("data.mlm_probability", "got 0")),
+    ("bert: a key the sweep sets", [*BERT, "--set", "seed=3"], ("--set seed is chosen by the sweep itself",)),
+    ("bert: override without '='", [*BERT, "--set", "seedless"], ("--set must look like dotted.key=value",)),
+    ("bert: device unknown", [*BERT, "--device", "tpu"], ("--device", "'tpu'")),
+    ("bert: sweep dir is a file", [*BERT[:2], "--sweep-dir", "@file", *BERT[4:]], ("--sweep-dir", "is a file, not a directory")),
+    ("bert: sweep dir under a file", [*BERT[:2], "--sweep-dir", "@file/sweep", *BERT[4:]], ("--sweep-dir", "is a file")),
+    ("bert: report of an empty folder", ["sweep-explore", "bert", "--sweep-dir", "@dir", "--report-only"],
+     ("has no sweep.json",)),
+    ("bert: report with a damaged sweep.json", ["sweep-explore", "bert", "--sweep-dir", "@cut-sweep", "--report-only"],
+     ("sweep.json is damaged", "new --sweep-dir")),
+    ("bert: resume with a damaged sweep.json", [*BERT[:2], "--sweep-dir", "@cut-sweep", *BERT[4:]], ("sweep.json is damaged",)),
+    ("translation: no data dir", TRANSLATION, ("--data-dir is required",)),
+    ("translation: data dir missing", [*TRANSLATION, "--data-dir", "@none"], ("--data-dir", "does not exist")),
+    ("translation: data dir is a file", [*TRANSLATION, "--data-dir", "@file"], ("--data-dir", "is a file, not a directory")),
+    ("translation: experiment unknown", [*TRANSLATION, "--data-dir", "@dir", "--experiment", "iwslt15"],
+     ("unknown experiment 'iwslt15'",)),
+    ("translation: preset unknown", [*TRANSLATION, "--data-dir", "@dir", "--preset", "huge"], ("--preset", "'huge'")),
+    ("translation: explore ratio 1", [*TRANSLATION, "--data-dir", "@dir", "--explore-ratios", "1"], ("--explore-ratios", "'1'")),
+]
+
+
+@pytest.mark.parametrize(("case", "argv", "fragments"), BAD_SWEEP, ids=[case[0] for case in BAD_SWEEP])
+def test_bad_sweep_input_is_refused_before_any_run(case: str, argv: list[str], fragments: tuple[str, ...],
+                                                   paths: dict[str, Path], sweep_files: None, run: Callable) -> None:
+    run(main, _fill(argv, paths)).clean_error(*fragments)
+    assert not (paths["root"] / "sweep" / "runs").exists()
