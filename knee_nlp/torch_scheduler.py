@@ -28,7 +28,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from knee_nlp.schedule import KneeSchedule
-from knee_nlp.validation import renamed_errors
+from knee_nlp.validation import ArgumentError, renamed_errors
 
 #: core argument names -> ``KneeLR``'s (its LRs are fractions of each group's peak)
 KNEE_LR_NAMES = {"warmup_init_lr": "warmup_start_factor", "end_lr": "end_factor", "peak_lr": "peak"}
@@ -52,7 +52,8 @@ class KneeLR(LambdaLR):
         explore_ratio: explore as a fraction of ``total_steps`` (default 0.5 if neither given).
         warmup_start_factor: LR at step 0 as a fraction of the peak, in [0, 1].
         end_factor: LR at ``total_steps`` as a fraction of the peak, in [0, 1] (paper: 0).
-        last_epoch: index of the last completed step when resuming without a state dict.
+        last_epoch: index of the last completed step when resuming without a state dict (every
+            group then needs its ``initial_lr``, as for any torch scheduler).
 
     Raises:
         ArgumentError: (a ``ValueError``) naming the argument, its value and the allowed range.
@@ -78,6 +79,9 @@ class KneeLR(LambdaLR):
         if not isinstance(getattr(optimizer, "param_groups", None), list):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer (with param_groups), "
                             f"got {type(optimizer).__name__}")
+        if last_epoch >= 0 and any("initial_lr" not in group for group in optimizer.param_groups):
+            raise ArgumentError("last_epoch", last_epoch, "-1 unless every param group has an 'initial_lr' "
+                                "(restore the optimizer's state first when resuming)")
         with renamed_errors(KNEE_LR_NAMES):
             self.schedule = KneeSchedule(
                 peak_lr=1.0,

@@ -85,6 +85,8 @@ BAD_CORE: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
      ("warmup_start_factor", "got 2")),
     ("KneeLR end factor -1", lambda: KneeLR(_optimizer(), total_steps=10, end_factor=-1), ("end_factor", "got -1")),
     ("KneeLR total 0", lambda: KneeLR(_optimizer(), total_steps=0), ("total_steps", "got 0")),
+    ("KneeLR resumed without initial_lr", lambda: KneeLR(_optimizer(), total_steps=10, last_epoch=5),
+     ("last_epoch", "initial_lr", "got 5")),
     ("KneeLR load another state", lambda: KneeLR(_optimizer(), total_steps=10).load_state_dict(
         torch.optim.lr_scheduler.StepLR(_optimizer(), 1).state_dict()), ("not a KneeLR state", "schedule")),
     ("get_knee warmup -1", lambda: get_knee_schedule_with_warmup(_optimizer(), -1, 10), ("num_warmup_steps", "got -1")),
