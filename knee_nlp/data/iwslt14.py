@@ -21,6 +21,8 @@ import re
 import shutil
 import tarfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -79,30 +81,45 @@ def extract_archive(archive: Path, dest: Path) -> Path:
     Only the recipe's files are extracted (with ``tarfile``'s safe ``data`` filter).
     """
     archive = check_archive(archive)
-    wanted = {f"{PAIR}/{name}" for name in raw_files()}
-    try:
-        with tarfile.open(archive) as tar:
-            members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
-            missing = sorted(wanted - members.keys())
-            if missing:
-                raise FileNotFoundError(f"archive {archive} lacks {', '.join(missing)} "
-                                        f"(expected the IWSLT'14 {PAIR}.tgz release)")
-            with atomic_directory(dest) as work:
-                for name in sorted(wanted):
-                    tar.extract(members[name], work, filter="data")
-    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as error:  # a damaged archive
-        raise ValueError(f"--archive {archive} cannot be read as a tar archive: {error}") from None
+    with _reading(archive), tarfile.open(archive) as tar:
+        members = _release_members(tar, archive)
+        with atomic_directory(dest) as work:
+            for member in members:
+                tar.extract(member, work, filter="data")
     return locate_raw_dir(dest)
 
 
 def check_archive(archive: Path) -> Path:
-    """``archive`` if it is a tar file; ``FileNotFoundError`` or ``ValueError`` naming it if not."""
+    """``archive`` if it is a whole tar archive holding every file of the release (read through
+    once); ``FileNotFoundError`` or ``ValueError`` naming it and what is wrong if not."""
     archive = Path(archive)
     if not archive.is_file():
         raise FileNotFoundError(f"--archive {archive} is not a file")
     if not tarfile.is_tarfile(archive):
         raise ValueError(f"--archive {archive} is not a tar archive (expected the IWSLT'14 {PAIR}.tgz release)")
+    with _reading(archive), tarfile.open(archive) as tar:
+        _release_members(tar, archive)
     return archive
+
+
+def _release_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
+    """The release's files in ``tar`` (reading every header, so a cut-short archive fails here)."""
+    wanted = {f"{PAIR}/{name}" for name in raw_files()}
+    members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
+    missing = sorted(wanted - members.keys())
+    if missing:
+        raise FileNotFoundError(f"archive {archive} lacks {', '.join(missing)} "
+                                f"(expected the IWSLT'14 {PAIR}.tgz release)")
+    return [members[name] for name in sorted(wanted)]
+
+
+@contextmanager
+def _reading(archive: Path) -> Iterator[None]:
+    """A damaged archive's error, as one naming ``--archive``."""
+    try:
+        yield
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"--archive {archive} cannot be read as a tar archive: {error}") from None
 
 
 def _replace_with_archive(archive: Path, orig: Path) -> None:

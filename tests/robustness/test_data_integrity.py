@@ -17,7 +17,7 @@ import pytest
 
 from knee_nlp.cli import main
 from knee_nlp.data.binarize import fairseq_preprocess
-from knee_nlp.data.iwslt14 import TEST_SETS
+from knee_nlp.data.iwslt14 import TEST_SETS, raw_files
 from knee_nlp.data.multi30k import REQUIRED_SETS
 from knee_nlp.reproduce.config import shipped_config_dir
 
@@ -249,3 +249,68 @@ def test_a_damaged_prep_json_is_named(tmp_path: Path, iwslt_raw: Path, run: Call
     (out / "prep.json").write_text('{"recipe": "iwsl')
     run(main, COMMANDS["iwslt"](iwslt_raw, out)).clean_error("prep.json is damaged", "delete its folder")
     assert [path.name for path in out.iterdir() if path.name != ".lock"] == ["prep.json"]
+
+
+# --------------------------------------------------------------------------------------------
+# knee-nlp data: bad flags and paths, refused before anything is written
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def data_paths(tmp_path: Path, m30k_raw: Path) -> dict[str, Path]:
+    import io
+    import tarfile
+
+    (tmp_path / "file").write_text("x\n")
+    (tmp_path / "not-a-tar.tgz").write_text("not a tar archive\n")
+    with tarfile.open(tmp_path / "cut.tgz", "w:gz") as tar:  # the release's files, then cut short
+        for name in raw_files():
+            body = _lines(2000, name).encode()
+            member = tarfile.TarInfo(f"de-en/{name}")
+            member.size = len(body)
+            tar.addfile(member, io.BytesIO(body))
+    whole = (tmp_path / "cut.tgz").read_bytes()
+    (tmp_path / "cut.tgz").write_bytes(whole[:len(whole) * 2 // 3])
+    (tmp_path / "empty").mkdir()
+    return {"root": tmp_path, "m30k": m30k_raw}
+
+
+BAD_DATA_FLAGS: list[tuple[str, list[str], tuple[str, ...]]] = [
+    ("iwslt: archive missing", ["iwslt14", "--archive", "@none.tgz"], ("--archive", "none.tgz is not a file")),
+    ("iwslt: archive is a directory", ["iwslt14", "--archive", "@empty"], ("--archive", "is not a file")),
+    ("iwslt: archive not a tar", ["iwslt14", "--archive", "@not-a-tar.tgz"], ("--archive", "is not a tar archive")),
+    ("iwslt: archive cut short", ["iwslt14", "--archive", "@cut.tgz"], ("--archive", "cannot be read as a tar archive")),
+    ("iwslt: raw dir is a file", ["iwslt14", "--raw-dir", "@file"], ("--raw-dir", "is not a directory")),
+    ("iwslt: raw dir without the release", ["iwslt14", "--raw-dir", "@empty"], ("lacks 12 file(s)", "train.tags.de-en.de")),
+    ("iwslt: no source", ["iwslt14"], ("one of the arguments --archive --raw-dir is required",)),
+    ("iwslt: both sources", ["iwslt14", "--archive", "@a.tgz", "--raw-dir", "@empty"], ("not allowed with",)),
+    ("iwslt: output dir is a file", ["iwslt14", "--raw-dir", "@empty", "--output-dir", "@file"],
+     ("--output-dir", "is a file, not a directory")),
+    ("iwslt: output dir under a file", ["iwslt14", "--raw-dir", "@empty", "--output-dir", "@file/out"],
+     ("--output-dir", "is a file")),
+    ("iwslt: workers 0", ["iwslt14", "--raw-dir", "@empty", "--workers", "0"], ("--workers", "'0'")),
+    ("iwslt: bpe tokens negative", ["iwslt14", "--raw-dir", "@empty", "--bpe-tokens", "-1"], ("--bpe-tokens", "'-1'")),
+    ("iwslt: bpe tokens not a number", ["iwslt14", "--raw-dir", "@empty", "--bpe-tokens", "10k"], ("--bpe-tokens", "'10k'")),
+    ("wmt: raw dir missing", ["wmt14", "--raw-dir", "@none"], ("--raw-dir", "is not a directory")),
+    ("wmt: raw dir without the release", ["wmt14", "--raw-dir", "@empty"], ("lacks", "europarl-v7.de-en.en")),
+    ("wmt: news commentary v10", ["wmt14", "--raw-dir", "@empty", "--news-commentary", "v10"], ("--news-commentary", "'v10'")),
+    ("wmt: valid set unknown", ["wmt14", "--raw-dir", "@empty", "--valid", "newstest2012"], ("--valid", "'newstest2012'")),
+    ("multi30k: base url without download", ["multi30k", "--raw-dir", "@m30k", "--base-url", "http://x"],
+     ("--base-url goes with --download",)),
+    ("multi30k: base url not a URL", ["multi30k", "--download", "--base-url", "mirror/raw"], ("--base-url", "'mirror/raw'")),
+    ("multi30k: checksum differs", ["multi30k", "--raw-dir", "@m30k"], ("SHA-256", "release file")),
+    ("multi30k: separate dictionaries", ["multi30k", "--raw-dir", "@m30k", "--skip-checksums", "--separate-dictionaries"],
+     ("separate dictionaries are not supported",)),
+    ("multi30k: raw dir without the release", ["multi30k", "--raw-dir", "@empty"], ("lacks", "train.de.gz")),
+]
+
+
+@pytest.mark.parametrize(("case", "argv", "fragments"), BAD_DATA_FLAGS, ids=[case[0] for case in BAD_DATA_FLAGS])
+def test_bad_data_flags_are_refused_before_anything_is_written(case: str, argv: list[str], fragments: tuple[str, ...],
+                                                               data_paths: dict[str, Path], run: Callable) -> None:
+    root = data_paths["root"]
+    names = {"@m30k": str(data_paths["m30k"])}
+    filled = [names.get(arg) or (str(root / arg[1:]) if arg.startswith("@") else arg) for arg in argv]
+    if "--output-dir" not in filled:
+        filled += ["--output-dir", str(root / "out")]
+    run(main, ["data", *filled]).clean_error(*fragments)
+    assert not (root / "out").exists()
