@@ -149,3 +149,24 @@ def test_bad_config_values_fail_at_dry_run_naming_the_file_and_key(case: str, na
     argv = [*TINY, "--config-dir", str(configs), "--schedules", "inverse_sqrt", "knee", "linear", "cosine"]
     run(main, _argv(argv, where)).clean_error(*fragments)
     assert not (where["run"] / "data").exists()
+
+
+@pytest.mark.parametrize("name", ["reproduce.json", "plan.json", "result.json"])
+@pytest.mark.parametrize(("case", "text", "problem"), [
+    ("cut short", '{"schedule": "kn', "is damaged (not valid JSON"),
+    ("empty", "", "is damaged (not valid JSON"),
+    ("not an object", '["knee"]', "holds an array where an object belongs"),
+    ("not UTF-8", b'{"schedule": "k\xe9"}', "is damaged"),
+], ids=lambda value: value if value in ("cut short", "empty", "not an object", "not UTF-8") else None)
+def test_a_damaged_state_file_names_itself_and_the_way_out(name: str, case: str, text: str | bytes, problem: str,
+                                                           tmp_path: Path) -> None:
+    """What the runner (plan.json before a run, result.json of a finished one), the pipeline and
+    the report read; each says how to recover without losing finished runs."""
+    from knee_nlp.reproduce.layout import RECOVERY, read_state
+    from knee_nlp.state_files import StateFileError
+
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(StateFileError) as raised:
+        read_state(path)
+    assert str(raised.value).startswith(f"{path} {problem}") and str(raised.value).endswith(RECOVERY[name])
