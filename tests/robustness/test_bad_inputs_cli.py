@@ -8,6 +8,7 @@ inputs are accepted as documented.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -247,3 +248,22 @@ def test_bad_sweep_input_is_refused_before_any_run(case: str, argv: list[str], f
                                                    paths: dict[str, Path], sweep_files: None, run: Callable) -> None:
     run(main, _fill(argv, paths)).clean_error(*fragments)
     assert not (paths["root"] / "sweep" / "runs").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+@pytest.mark.parametrize(("case", "argv", "fragment"), [
+    ("plot into a read-only folder", [*PLOT, "-o", "@read-only/a.png"], "--output's folder"),
+    ("reproduce into a read-only folder", ["reproduce", "iwslt14", "--preset", "tiny", "--dry-run", "--run-dir",
+                                           "@read-only/run"], "--run-dir"),
+    ("data into a read-only folder", ["data", "iwslt14", "--raw-dir", "@dir", "--output-dir", "@read-only/out"],
+     "--output-dir"),
+], ids=lambda value: value if isinstance(value, str) and value.endswith("folder") else "")
+def test_a_read_only_output_folder_is_named(case: str, argv: list[str], fragment: str, paths: dict[str, Path],
+                                            run: Callable) -> None:
+    folder = paths["root"] / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        run(main, _fill(argv, paths)).clean_error(fragment, "is not writable")
+    finally:
+        folder.chmod(0o700)
