@@ -12,8 +12,14 @@ Layout of ``run_dir``::
 
 A checkpoint holds the model, optimizer, every process's RNG states (``save_state``) and, in
 ``trainer_state.pt``, the scheduler and :class:`Progress` (completed updates and the data
-position). Checkpoints are written to a hidden ``.<name>.partial`` sibling and renamed when
-complete (:mod:`knee_nlp.atomic`), so a run killed while saving resumes from the previous checkpoint.
+position), plus ``SHA256SUMS`` of all its files (``sha256sum -c`` format). Checkpoints are written
+to a hidden ``.<name>.partial`` sibling and renamed when complete (:mod:`knee_nlp.atomic`), so a
+run killed while saving resumes from the previous checkpoint.
+
+A resume takes the newest checkpoint that matches its ``SHA256SUMS`` and loads on every process;
+a damaged one (bytes changed or cut short after it was saved) is renamed ``damaged-step_...``
+with a warning and the one before it is used. With no intact checkpoint left the run stops with
+:class:`CheckpointError` naming the file and how to start the phase again.
 
 >>> check_run_dir(Path("runs/tiny"), {"seed": 1})  # doctest: +SKIP
 'new'
@@ -21,6 +27,7 @@ complete (:mod:`knee_nlp.atomic`), so a run killed while saving resumes from the
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -30,13 +37,26 @@ from typing import Any
 import torch
 import yaml
 from accelerate import Accelerator
+from accelerate.utils import gather_object
+from safetensors import SafetensorError
 
 from knee_nlp.atomic import atomic_directory, partial_path
-from knee_nlp.errors import OutputExistsError
+from knee_nlp.data.files import sha256_file
+from knee_nlp.errors import OutputExistsError, UserError
+from knee_nlp.run_lock import LOCK_NAME
 
 CONFIG_FILE = "config.yaml"
 TRAINER_STATE = "trainer_state.pt"
 STEP_PREFIX = "step_"
+SUMS_FILE = "SHA256SUMS"
+DAMAGED_PREFIX = "damaged-"
+#: what loading a damaged state file raises (safetensors, torch's zip reader, pickle, a missing key)
+_LOAD_ERRORS = (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError,
+                SafetensorError)
+
+
+class CheckpointError(UserError, RuntimeError):
+    """No intact checkpoint to resume a phase from; the message names the file and the way out."""
 
 
 @dataclass
@@ -63,7 +83,8 @@ def check_run_dir(run_dir: Path, config: dict[str, Any]) -> str:
 
     Read-only, so every process can call it before the main process writes anything.
     """
-    if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
+    if not run_dir.exists() or (run_dir.is_dir() and
+                                all(p.name == LOCK_NAME for p in run_dir.iterdir())):
         return "new"
     saved = run_dir / CONFIG_FILE
     if not saved.is_file():
@@ -92,10 +113,35 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def latest_checkpoint(phase_dir: Path) -> Path | None:
-    """The complete checkpoint with the most updates, or ``None``."""
-    found = list((phase_dir / "checkpoints").glob(f"{STEP_PREFIX}*"))
-    return max(found, key=lambda p: int(p.name[len(STEP_PREFIX) :]), default=None)
+def checkpoints(phase_dir: Path) -> list[Path]:
+    """The phase's complete checkpoints, newest (most updates) first."""
+    found = (phase_dir / "checkpoints").glob(f"{STEP_PREFIX}*")
+    return sorted(found, key=lambda p: int(p.name[len(STEP_PREFIX) :]), reverse=True)
+
+
+def _write_sums(directory: Path) -> None:
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != SUMS_FILE)
+    (directory / SUMS_FILE).write_text(
+        "".join(f"{sha256_file(p)}  {p.relative_to(directory)}\n" for p in files))
+
+
+def _sums_problem(directory: Path) -> str | None:
+    """What differs from the checkpoint's ``SHA256SUMS`` (``None``: nothing, or no sums saved)."""
+    sums = directory / SUMS_FILE
+    if not sums.is_file():  # saved before checkpoints recorded their sums: loading is the test
+        return None
+    for line in sums.read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        if not (directory / name).is_file():
+            return f"{name} is missing"
+        if sha256_file(directory / name) != digest:
+            return f"{name} does not match its SHA-256"
+    return None
+
+
+def _agreed(problem: str | None) -> str | None:
+    """The first problem any process reports (the same answer on every process)."""
+    return next((found for found in gather_object([problem]) if found), None)
 
 
 def save_checkpoint(
@@ -111,6 +157,8 @@ def save_checkpoint(
         if main:
             torch.save({"progress": asdict(progress), "scheduler": scheduler.state_dict()}, work / TRAINER_STATE)
         accelerator.wait_for_everyone()
+        if main:
+            _write_sums(work)
     if main:
         older = sorted(
             final.parent.glob(f"{STEP_PREFIX}*"),
@@ -130,14 +178,49 @@ def load_checkpoint(accelerator: Accelerator, path: Path, scheduler: Any) -> Pro
     return Progress(**state["progress"])
 
 
+def _try_load(accelerator: Accelerator, path: Path, scheduler: Any) -> tuple[Progress | None, str | None]:
+    """Load ``path`` on every process: ``(progress, None)``, or ``(None, why not)`` if any failed."""
+    problem = _agreed(_sums_problem(path) if accelerator.is_main_process else None)
+    if problem is not None:
+        return None, problem
+    try:
+        progress = load_checkpoint(accelerator, path, scheduler)
+    except _LOAD_ERRORS as error:
+        progress, problem = None, f"{type(error).__name__}: {str(error).split('. ')[0][:200]}"
+    problem = _agreed(problem)
+    return (None, problem) if problem else (progress, None)
+
+
+def _set_aside(accelerator: Accelerator, damaged: list[Path], phase: str) -> None:
+    """Rename damaged checkpoints ``damaged-<name>`` so that training can save that step again."""
+    if accelerator.is_main_process:
+        for path in damaged:
+            target = path.with_name(DAMAGED_PREFIX + path.name)
+            if target.exists():
+                shutil.rmtree(target)
+            path.rename(target)
+            accelerator.print(f"[{phase}] kept the damaged checkpoint as {target}", flush=True)
+    accelerator.wait_for_everyone()
+
+
 def resume_progress(accelerator: Accelerator, phase_dir: Path, scheduler: Any, phase: str) -> Progress:
-    """The phase's counters from its latest checkpoint (state restored), or fresh ones."""
-    checkpoint = latest_checkpoint(phase_dir)
-    if checkpoint is None:
-        return Progress()
-    progress = load_checkpoint(accelerator, checkpoint, scheduler)
-    accelerator.print(f"[{phase}] resumed from {checkpoint} at update {progress.updates}", flush=True)
-    return progress
+    """The phase's counters from its newest intact checkpoint (state restored), or fresh ones."""
+    damaged: list[Path] = []
+    for checkpoint in checkpoints(phase_dir):
+        progress, problem = _try_load(accelerator, checkpoint, scheduler)
+        if progress is not None:
+            _set_aside(accelerator, damaged, phase)
+            accelerator.print(f"[{phase}] resumed from {checkpoint} at update {progress.updates}", flush=True)
+            return progress
+        accelerator.print(f"[{phase}] warning: checkpoint {checkpoint} is damaged ({problem}); "
+                          "trying the one before it", flush=True)
+        damaged.append(checkpoint)
+    if damaged:
+        raise CheckpointError(
+            f"[{phase}] no intact checkpoint to resume from: {damaged[0]} and any older ones are "
+            f"damaged (see the warnings above); delete {phase_dir / 'checkpoints'} to train "
+            f"{phase} again from its first update")
+    return Progress()
 
 
 def save_periodic_checkpoint(

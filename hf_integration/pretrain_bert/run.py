@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from hf_integration.pretrain_bert.model import SparseMLM, load_bert, new_bert
 from hf_integration.pretrain_bert.tracking import trackers_for
 from hf_integration.pretrain_bert.train import train_phase
 from knee_nlp.outputs import check_writable_dir
+from knee_nlp.run_lock import locked
 
 DEFAULT_CACHE = Path(os.environ.get("KNEE_NLP_CACHE", Path.home() / ".cache" / "knee-nlp")) / "pretrain_bert"
 
@@ -92,9 +94,12 @@ def check_inputs(cfg: PretrainConfig) -> tuple[list[Path], list[Path], str]:
 
 
 def pretrain(cfg: PretrainConfig) -> Path:
-    """Run (or resume) every phase of ``cfg``; return the final ``save_pretrained`` directory."""
+    """Run (or resume) every phase of ``cfg``; return the final ``save_pretrained`` directory.
+
+    The main process holds ``run_dir``'s lock (:mod:`knee_nlp.run_lock`) from its first write
+    to the end: a second launch on the same ``run_dir`` stops there, naming the holder.
+    """
     run_dir = Path(cfg.run_dir)
-    config = cfg.to_dict()
     train_files, validation_files, state = check_inputs(cfg)
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
@@ -105,6 +110,22 @@ def pretrain(cfg: PretrainConfig) -> Path:
     tokenizer = load_tokenizer(vocab, cfg.tokenizer.lowercase)
     check_vocab_matches(tokenizer, cfg.model["vocab_size"], cfg.tokenizer.pad_vocab_to_multiple_of)
     accelerator.wait_for_everyone()
+    with locked(run_dir) if accelerator.is_main_process else nullcontext():
+        return _pretrain(cfg, accelerator, vocab, tokenizer, state, train_files, validation_files)
+
+
+def _pretrain(
+    cfg: PretrainConfig,
+    accelerator: Accelerator,
+    vocab: Path,
+    tokenizer: Any,
+    state: str,
+    train_files: list[Path],
+    validation_files: list[Path],
+) -> Path:
+    """:func:`pretrain` once every input is checked and ``run_dir`` is this run's alone."""
+    run_dir = Path(cfg.run_dir)
+    config = cfg.to_dict()
     if accelerator.is_main_process:  # the first write into run_dir, after every input check
         write_config(run_dir, config)
         if vocab != run_dir / "tokenizer" / "vocab.txt":

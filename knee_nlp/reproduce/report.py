@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from knee_nlp.atomic import write_text_atomic
 from knee_nlp.errors import UserError
 from knee_nlp.plotting import new_figure, plot_curves, save_figure
 from knee_nlp.reproduce.aggregate import aggregate
@@ -140,6 +141,7 @@ def _markdown(manifest: dict, rows: dict, results: list[dict], unfinished: list[
                      f"{max(errors):.1e}")
     if not manifest["data"]["synthetic"]:
         lines.append(f"- paper: {manifest['paper']['source']}. {manifest['paper']['note']}")
+    lines += _resume_lines(results)
     if unfinished:
         lines.append(f"- **unfinished runs (not in the table):** {', '.join(unfinished)}")
     lines += ["", "## Plots", ""]
@@ -147,6 +149,25 @@ def _markdown(manifest: dict, rows: dict, results: list[dict], unfinished: list[
         lines += [f"![LR, {budget}](lr_{budget}.png)", f"![valid loss, {budget}](valid_loss_{budget}.png)"]
     lines += ["![BLEU vs budget](bleu_vs_budget.png)", ""]
     return "\n".join(lines)
+
+
+def _resume_lines(results: list[dict]) -> list[str]:
+    """One line per interrupted run: the checkpoints it resumed from and the damaged ones skipped."""
+    lines = []
+    for result in results:
+        entries = result.get("resumes", [])  # absent in runs finished before it was recorded
+        if not entries:
+            continue
+        starts = "; ".join(f"{entry['checkpoint']} ({entry['updates']} updates)"
+                           + "".join(f", skipping damaged {skip['file']} ({skip['reason']})"
+                                     for skip in entry["skipped"])
+                           for entry in entries)
+        lines.append(f"- resumed: {result['name']} from {starts}")
+    if lines:
+        lines.append("- a resume continues the LR trajectory and repeats the uninterrupted run's "
+                     "updates (same batches, dropout and optimizer state; see the README's "
+                     "Reliability section)")
+    return lines
 
 
 def _mean_curve(runs: list[dict], key: str) -> tuple[list[int], list[float]]:
@@ -205,14 +226,15 @@ def write_report(run_dir: Path) -> dict[str, Path]:
                                           "batching": r["batching"]} for r in results},
         "rows": list(rows.values()),
         "paper": None if manifest["data"]["synthetic"] else manifest["paper"],
-        "runs": [{key: r[key] for key in ("name", "schedule", "budget", "seed", "checkpoint",
-                                          "averaged_checkpoints", "test")} for r in results],
+        "runs": [{**{key: r[key] for key in ("name", "schedule", "budget", "seed", "checkpoint",
+                                             "averaged_checkpoints", "test")},
+                  "resumes": r.get("resumes", [])} for r in results],
         "unfinished_runs": unfinished,
     }
     json_path = run_dir / RESULTS_JSON
-    json_path.write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
     markdown = run_dir / RESULTS_MARKDOWN
-    markdown.write_text(_markdown(manifest, rows, results, unfinished))
+    write_text_atomic(markdown, _markdown(manifest, rows, results, unfinished))
     with quiet():
         plots = _plots(run_dir, manifest, rows, results)
     return {"json": json_path, "markdown": markdown, "plots": plots}

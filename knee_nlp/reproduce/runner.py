@@ -4,14 +4,18 @@ Each (schedule, budget, seed) owns ``<run-dir>/runs/<schedule>-<budget>-seed<see
 
 ``plan.json``     what the run is (its full fairseq-train command and budget in updates)
 ``train.log``     fairseq's JSON log, appended by every attempt
-``checkpoints/``  fairseq's save dir (``checkpoint_last.pt`` is what a re-run resumes from)
+``checkpoints/``  fairseq's save dir: the run's progress (:mod:`.checkpoints`)
+``resumes.json``  one entry per attempt that continued from a checkpoint or skipped a damaged one
 ``generate.log``  fairseq-generate output on the test set
-``result.json``   scores and curves; written last, so its presence means "finished"
+``result.json``   scores, curves and the resumes; written last, so its presence means "finished"
 
-Re-running the same command skips finished runs and resumes unfinished ones from
-``checkpoint_last.pt`` (fairseq's own resume; the LR is a pure function of ``num_updates``, so
-the trajectory continues exactly). A run directory whose ``plan.json`` differs from the new plan
-is never reused: that is an error, not an overwrite.
+Re-running the same command skips finished runs and continues unfinished ones from their
+newest intact checkpoint, whatever stopped them (the command or fairseq killed, Ctrl-C, a
+reboot); damaged checkpoints are skipped with a warning and recorded. Training runs through
+:mod:`.fairseq_train`, so a resumed run repeats the uninterrupted one's updates exactly (same
+batches, dropout seeds, optimizer state and LR). fairseq dies with this process, even with
+``kill -9`` (:mod:`knee_nlp.child_process`). A run directory whose ``plan.json`` differs from the
+new plan is never reused: that is an error, not an overwrite.
 
 Example::
 
@@ -23,21 +27,28 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from knee_nlp.atomic import write_text_atomic
+from knee_nlp.child_process import dies_with_parent
 from knee_nlp.errors import UserError
 from knee_nlp.reproduce.averaging import average_checkpoints, last_epoch_checkpoints
+from knee_nlp.reproduce.checkpoints import (LAST_CHECKPOINT, Checkpoint, DamagedCheckpointError,
+                                            read_checkpoint, resume_point)
+from knee_nlp.reproduce.fairseq_train import MODULE as EXACT_RESUME_MODULE
 from knee_nlp.reproduce.fairseq_commands import Batching
 from knee_nlp.reproduce.config import RunConfig
 from knee_nlp.reproduce.layout import (CHECKPOINTS, GENERATE_LOG, PLAN, RESULT, TRAIN_LOG,
                                        TRAINED, read_state)
 from knee_nlp.reproduce.logs import parse_training_log
 from knee_nlp.reproduce.scoring import score_generate_output
+
+#: the run's resume history (see the module docstring)
+RESUMES = "resumes.json"
 
 
 class RunError(UserError, RuntimeError):
@@ -106,14 +117,20 @@ def _check_plan(plan: RunPlan) -> None:
         write_text_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
-def _stream(argv: list[str], log: Path, *, total: int | None, desc: str, mode: str) -> None:
-    """Run ``argv``, copying its output to ``log``; a tqdm bar follows ``num_updates``."""
+def _stream(argv: list[str], log: Path, *, command: str, total: int | None, desc: str,
+            mode: str) -> None:
+    """Run ``argv`` (``command`` names it in errors), copying its output to ``log``; a tqdm bar
+    follows ``num_updates``.
+
+    The child dies with this process (:func:`~knee_nlp.child_process.dies_with_parent`), and any
+    exception here (Ctrl-C, SIGTERM) terminates it and waits for it before going on.
+    """
     from tqdm import tqdm
 
     with open(log, mode, encoding="utf-8") as sink, tqdm(total=total, desc=desc, unit="upd",
                                                          disable=total is None) as bar:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, bufsize=1,
+                                   text=True, bufsize=1, preexec_fn=dies_with_parent(),
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             for line in process.stdout:
@@ -127,53 +144,82 @@ def _stream(argv: list[str], log: Path, *, total: int | None, desc: str, mode: s
             process.terminate()
             process.wait()
             raise
+    if returncode < 0:
+        raise RunError(f"{command} was killed ({signal.Signals(-returncode).name}); run the same "
+                       "command again to continue")
     if returncode != 0:
         tail = "\n".join(log.read_text(encoding="utf-8").splitlines()[-25:])
-        raise RunError(f"{argv[2]} exited with status {returncode}; see {log}. Last lines:\n{tail}")
-
-
-def resume_point(save_dir: Path) -> Path | None:
-    """The checkpoint an interrupted run continues from, or None to start fresh.
-
-    fairseq resumes from ``checkpoint_last.pt``, which it *copies* from the epoch checkpoint
-    it has just saved atomically. An interruption between the two leaves it missing or short;
-    then the newest ``checkpoint<E>.pt`` is the right place to continue.
-    """
-    numbered = (re.fullmatch(r"checkpoint(\d+)\.pt", p.name) for p in save_dir.glob("*.pt"))
-    epochs = [save_dir / m.group(0) for m in sorted(filter(None, numbered),
-                                                    key=lambda m: int(m.group(1)))]
-    last = save_dir / "checkpoint_last.pt"
-    if not epochs:
-        return last if last.is_file() else None
-    newest = epochs[-1]
-    if last.is_file() and last.stat().st_size == newest.stat().st_size:
-        return last
-    return newest
+        raise RunError(f"{command} exited with status {returncode}; see {log}. Last lines:\n{tail}")
 
 
 def _train(plan: RunPlan) -> None:
-    log = plan.directory / TRAIN_LOG
-    start = resume_point(plan.save_dir)
-    argv = list(plan.train_argv)
-    if start is not None and start.name != "checkpoint_last.pt":
-        argv += ["--restore-file", str(start)]
-    print(f"{plan.name}: {f'resuming from {start.name}' if start else 'training'} "
-          f"({plan.max_update} updates = {plan.config.epochs:g} epochs x "
-          f"{plan.epoch_updates} updates/epoch)", flush=True)
-    _stream(argv, log, total=plan.max_update, desc=plan.name, mode="a")
-    reached = parse_training_log(log.read_text(encoding="utf-8")).last_update
-    if reached != plan.max_update:
-        raise RunError(f"{plan.name}: fairseq-train stopped at {reached} updates, the budget is "
-                       f"{plan.max_update}; see {log}")
+    """Train to the budget, continuing from the newest intact checkpoint; progress is what the
+    checkpoints hold (a log can stop early: its writer may have been killed)."""
+    point = resume_point(plan.save_dir)
+    for damaged in point.skipped:
+        print(f"{plan.name}: warning: skipping damaged {damaged['file']} ({damaged['reason']})",
+              flush=True)
+    if point.checkpoint is None and point.skipped:
+        raise RunError(f"{plan.name}: no intact checkpoint left in {plan.save_dir} (damaged: "
+                       f"{', '.join(d['file'] for d in point.skipped)}); delete the damaged "
+                       "file(s) to train this run again from its first update")
+    start = point.checkpoint
+    if start is not None:
+        _record_resume(plan, start, point.skipped)
+    if start is not None and start.updates >= plan.max_update:
+        print(f"{plan.name}: {start.path.name} holds all {plan.max_update} updates: trained",
+              flush=True)
+    else:
+        argv = [plan.train_argv[0], "-m", EXACT_RESUME_MODULE, *plan.train_argv[3:]]
+        if start is not None and start.path.name != LAST_CHECKPOINT:
+            argv += ["--restore-file", str(start.path)]
+        print(f"{plan.name}: "
+              f"{f'resuming from {start.path.name} ({start.updates} updates)' if start else 'training'}"
+              f" ({plan.max_update} updates = {plan.config.epochs:g} epochs x "
+              f"{plan.epoch_updates} updates/epoch)", flush=True)
+        _stream(argv, plan.directory / TRAIN_LOG, command="fairseq-train", total=plan.max_update,
+                desc=plan.name, mode="a")
+        reached = resume_point(plan.save_dir).checkpoint
+        if reached is None or reached.updates != plan.max_update:
+            raise RunError(f"{plan.name}: fairseq-train stopped with "
+                           f"{reached.updates if reached else 0} updates in its checkpoints, the "
+                           f"budget is {plan.max_update}; see {plan.directory / TRAIN_LOG}")
     (plan.directory / TRAINED).touch()
+
+
+def _record_resume(plan: RunPlan, start: Checkpoint, skipped: list[dict[str, str]]) -> None:
+    """Append where this attempt starts (and the damaged files it skipped) to ``resumes.json``."""
+    history = [*resumes(plan.directory),
+               {"checkpoint": start.path.name, "updates": start.updates, "skipped": skipped}]
+    write_text_atomic(plan.directory / RESUMES, json.dumps(history, indent=2) + "\n")
+
+
+def resumes(directory: Path) -> list[dict[str, Any]]:
+    """Every resume of the run in ``directory``, oldest first (``[]``: never interrupted)."""
+    path = Path(directory) / RESUMES
+    return json.loads(path.read_text()) if path.is_file() else []
 
 
 def _final_checkpoint(plan: RunPlan) -> tuple[Path, list[str]]:
     epochs = int(plan.config.epochs)
     inputs = last_epoch_checkpoints(plan.save_dir, epochs, plan.config.average_last_epochs)
+    for path in inputs:
+        try:
+            read_checkpoint(path)
+        except DamagedCheckpointError as error:
+            raise RunError(f"{plan.name}: {path} is damaged ({error}), and it is one of the last "
+                           f"epochs that are averaged for the test: delete {plan.directory} to "
+                           "train this run again") from None
     if len(inputs) == 1:
         return inputs[0], [inputs[0].name]
     output = plan.save_dir / f"checkpoint_avg{len(inputs)}.pt"
+    if output.is_file():
+        try:
+            read_checkpoint(output)
+        except DamagedCheckpointError as error:
+            print(f"{plan.name}: warning: {output.name} is damaged ({error}); averaging again",
+                  flush=True)
+            output.unlink()
     if not output.is_file():
         average_checkpoints(inputs, output)
     return output, [path.name for path in inputs]
@@ -196,7 +242,7 @@ def execute(plan: RunPlan, *, target_lang: str, test_pairs: int) -> dict[str, An
     generate_log = plan.directory / GENERATE_LOG
     argv = [*plan.generate_argv, "--path", str(checkpoint)]
     print(f"{plan.name}: generating the test set with {checkpoint.name}", flush=True)
-    _stream(argv, generate_log, total=None, desc=plan.name, mode="w")
+    _stream(argv, generate_log, command="fairseq-generate", total=None, desc=plan.name, mode="w")
     scores = score_generate_output(generate_log.read_text(encoding="utf-8"),
                                    target_lang=target_lang)
     if scores["sentences"] != test_pairs:
@@ -208,6 +254,7 @@ def execute(plan: RunPlan, *, target_lang: str, test_pairs: int) -> dict[str, An
         "name": plan.name,
         "checkpoint": checkpoint.name,
         "averaged_checkpoints": averaged,
+        "resumes": resumes(plan.directory),
         "test": scores,
         "curves": {
             "lr": curves.lr_points(),

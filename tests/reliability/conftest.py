@@ -1,4 +1,5 @@
-"""Fixtures of the fault-injection suite: a process that holds a directory's lock."""
+"""Fixtures of the fault-injection suite: a process that holds a directory's lock, and the BERT
+launcher's (tiny config on WikiText-2, from ``tests/bert``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.bert.conftest import pretrain_cli, pretrain_popen, prepared, tiny_config, wikitext  # noqa: F401
 
 _HOLD = ("import sys; from knee_nlp.run_lock import acquire; acquire(sys.argv[1]); "
          "print('held', flush=True); sys.stdin.read()")
