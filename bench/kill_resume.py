@@ -1,0 +1,161 @@
+"""kill -9 a ``knee-nlp reproduce`` at random moments, re-run it each time, compare the result.
+
+1. **Reference.** ``knee-nlp reproduce iwslt14 --preset tiny`` (inverse-sqrt and Knee, 300 updates
+   each, on the built-in synthetic corpus) runs once, uninterrupted; its wall time ``T`` is noted.
+2. **Interrupted.** The same command in another run directory is killed with SIGKILL ``--kills``
+   times, each time after a random delay drawn uniformly from ``[--min-delay, T / 3]`` seconds
+   after its start, and started again; the last start runs to the end. After every kill the
+   script checks that no ``fairseq-train``/``fairseq-generate`` child of the killed command is
+   left running, and notes where the run was (its last output line).
+3. **Compare.** Every run's test scores, LR curve and validation-loss curve must equal the
+   reference's; the script prints a Markdown summary (one row per kill) and exits 1 if any kill
+   orphaned a child, any start failed, or any number differs.
+
+Usage::
+
+    python bench/kill_resume.py --kills 10 --seed 1 --work /tmp/kill-resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def command(run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "knee_nlp", "reproduce", "iwslt14", "--preset", "tiny",
+            "--run-dir", str(run_dir)]
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def last_line(path: Path) -> str:
+    """The last progress or status line of a run's output (tqdm redraws with carriage returns)."""
+    text = path.read_text(errors="replace").replace("\r", "\n")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "(no output yet)"
+    bar = re.match(r"(\S+):\s+\d+%\|.*\| (\d+/\d+) ", lines[-1])
+    return f"{bar[1]} training, update {bar[2]}" if bar else lines[-1][:90].replace("|", "/")
+
+
+def kill_once(run_dir: Path, delay: float, log: Path) -> dict:
+    """Start the command, SIGKILL it after ``delay`` seconds (unless it ended first)."""
+    with open(log, "w") as sink:
+        process = subprocess.Popen(command(run_dir), stdout=sink, stderr=subprocess.STDOUT,
+                                   env=ENV)
+    started = time.monotonic()
+    try:
+        process.wait(timeout=delay)
+        return {"delay_s": delay, "killed": False, "returncode": process.returncode,
+                "where": last_line(log), "orphans": []}
+    except subprocess.TimeoutExpired:
+        pass
+    kids = children(process.pid)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 10
+    while any(map(alive, kids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return {"delay_s": round(time.monotonic() - started, 1), "killed": True,
+            "returncode": process.returncode, "where": last_line(log),
+            "children": len(kids), "orphans": [pid for pid in kids if alive(pid)]}
+
+
+def finish(run_dir: Path, log: Path) -> tuple[int, float]:
+    started = time.monotonic()
+    with open(log, "w") as sink:
+        returncode = subprocess.run(command(run_dir), stdout=sink, stderr=subprocess.STDOUT,
+                                    env=ENV).returncode
+    return returncode, time.monotonic() - started
+
+
+def results(run_dir: Path) -> dict[str, dict]:
+    return {path.parent.name: json.loads(path.read_text())
+            for path in sorted((run_dir / "runs").glob("*/result.json"))}
+
+
+def compare(reference: dict[str, dict], resumed: dict[str, dict]) -> list[str]:
+    """What differs between the two runs' results (empty: nothing)."""
+    problems = [f"runs differ: {sorted(reference)} vs {sorted(resumed)}"] if reference.keys() != resumed.keys() else []
+    for name in reference.keys() & resumed.keys():
+        for key in ("test",):
+            if reference[name][key] != resumed[name][key]:
+                problems.append(f"{name}: {key} {reference[name][key]} != {resumed[name][key]}")
+        for curve in ("lr", "valid_loss"):
+            if reference[name]["curves"][curve] != resumed[name]["curves"][curve]:
+                problems.append(f"{name}: {curve} curve differs")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--min-delay", type=float, default=3.0)
+    parser.add_argument("--work", type=Path, required=True, help="an empty or new folder")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    code, reference_s = finish(args.work / "reference", args.work / "reference.out")
+    if code != 0:
+        print(f"the reference run failed ({code}); see {args.work / 'reference.out'}")
+        return 1
+    rows = []
+    for index in range(args.kills):
+        delay = rng.uniform(args.min_delay, reference_s / 3)
+        rows.append(kill_once(args.work / "interrupted", delay, args.work / f"kill{index}.out"))
+    code, final_s = finish(args.work / "interrupted", args.work / "final.out")
+    reference, resumed = results(args.work / "reference"), results(args.work / "interrupted")
+    problems = compare(reference, resumed) if code == 0 else [f"the final start failed ({code})"]
+    problems += [f"kill {i}: orphaned {row['orphans']}" for i, row in enumerate(rows) if row["orphans"]]
+
+    print(f"reference run: {reference_s:.0f} s; kills after U[{args.min_delay:g}, "
+          f"{reference_s / 3:.0f}] s (seed {args.seed}); final start: {final_s:.0f} s\n")
+    print("| kill | after (s) | killed | fairseq children | left running | where the run was |")
+    print("|---|---|---|---|---|---|")
+    for index, row in enumerate(rows):
+        print(f"| {index + 1} | {row['delay_s']} | {'yes' if row['killed'] else 'ended first'} "
+              f"| {row.get('children', 0)} | {len(row['orphans'])} | {row['where']} |")
+    print()
+    for name, result in resumed.items():
+        starts = ", ".join(f"{entry['checkpoint']}@{entry['updates']}"
+                           for entry in result.get("resumes", [])) or "none"
+        print(f"- {name}: test BLEU {result['test']['bleu_tokenized']} (reference "
+              f"{reference[name]['test']['bleu_tokenized']}), resumed from: {starts}")
+    print("\n" + ("all kills resumed to the reference result" if not problems
+                  else "PROBLEMS:\n" + "\n".join(problems)))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
