@@ -29,32 +29,14 @@ import sys
 import time
 from pathlib import Path
 
+from knee_nlp.child_process import is_running, running_children
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def command(run_dir: Path) -> list[str]:
     return [sys.executable, "-m", "knee_nlp", "reproduce", "iwslt14", "--preset", "tiny",
             "--run-dir", str(run_dir)]
-
-
-def children(pid: int) -> list[int]:
-    """Live child processes of ``pid`` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def last_line(path: Path) -> str:
@@ -79,15 +61,15 @@ def kill_once(run_dir: Path, delay: float, log: Path) -> dict:
                 "where": last_line(log), "orphans": []}
     except subprocess.TimeoutExpired:
         pass
-    kids = children(process.pid)
+    kids = running_children(process.pid)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     deadline = time.monotonic() + 10
-    while any(map(alive, kids)) and time.monotonic() < deadline:
+    while any(map(is_running, kids)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return {"delay_s": round(time.monotonic() - started, 1), "killed": True,
             "returncode": process.returncode, "where": last_line(log),
-            "children": len(kids), "orphans": [pid for pid in kids if alive(pid)]}
+            "children": len(kids), "orphans": [pid for pid in kids if is_running(pid)]}
 
 
 def finish(run_dir: Path, log: Path) -> tuple[int, float]:

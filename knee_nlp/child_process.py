@@ -8,6 +8,9 @@ it is gone. Start children from the main thread: the kernel watches the starting
 parent that ends normally still terminates and waits for its children itself; this is the
 guarantee for when it cannot. Elsewhere the function returns ``None`` (no such kernel feature).
 
+:func:`running_children` and :func:`is_running` read Linux's ``/proc`` to check it (the fault-
+injection tests and ``bench/kill_resume.py``).
+
 Example::
 
     subprocess.Popen(argv, preexec_fn=dies_with_parent())
@@ -20,6 +23,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 
@@ -38,3 +42,28 @@ def dies_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
             os.kill(os.getpid(), sig)
 
     return preexec
+
+
+def _state(stat: Path) -> tuple[str, int] | None:
+    """(state letter, parent pid) of a ``/proc/<pid>/stat`` file; ``None`` once the process is gone."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()  # the name in (...) may hold spaces
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[1])
+
+
+def is_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie has ended)."""
+    state = _state(Path(f"/proc/{pid}/stat"))
+    return state is not None and state[0] != "Z"
+
+
+def running_children(pid: int) -> list[int]:
+    """The running child processes of ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        state = _state(stat)
+        if state is not None and state[1] == pid and state[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found

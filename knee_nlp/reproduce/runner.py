@@ -46,6 +46,7 @@ from knee_nlp.reproduce.layout import (CHECKPOINTS, GENERATE_LOG, PLAN, RESULT, 
                                        TRAINED, read_state)
 from knee_nlp.reproduce.logs import parse_training_log
 from knee_nlp.reproduce.scoring import score_generate_output
+from knee_nlp.state_files import read_json
 
 #: the run's resume history (see the module docstring)
 RESUMES = "resumes.json"
@@ -197,7 +198,7 @@ def _record_resume(plan: RunPlan, start: Checkpoint, skipped: list[dict[str, str
 def resumes(directory: Path) -> list[dict[str, Any]]:
     """Every resume of the run in ``directory``, oldest first (``[]``: never interrupted)."""
     path = Path(directory) / RESUMES
-    return json.loads(path.read_text()) if path.is_file() else []
+    return read_json(path, "delete it: it only records the run's resumes", list) if path.is_file() else []
 
 
 def _final_checkpoint(plan: RunPlan) -> tuple[Path, list[str]]:

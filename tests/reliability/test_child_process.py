@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from knee_nlp.child_process import is_running
+
 _PARENT = """
 import subprocess, sys, time
 from knee_nlp.child_process import dies_with_parent
@@ -20,14 +22,6 @@ time.sleep(120)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
-    except FileNotFoundError:
-        return False
-
-
 def _child_after_parent_killed(mode: str, wait_s: float) -> tuple[int, bool]:
     """Kill the parent; ``(child pid, whether the child still runs wait_s seconds later)``."""
     parent = subprocess.Popen([sys.executable, "-c", _PARENT, mode], stdout=subprocess.PIPE,
@@ -36,9 +30,9 @@ def _child_after_parent_killed(mode: str, wait_s: float) -> tuple[int, bool]:
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait(timeout=30)
     deadline = time.monotonic() + wait_s
-    while _alive(child) and time.monotonic() < deadline:
+    while is_running(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return child, _alive(child)
+    return child, is_running(child)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from knee_nlp.child_process import is_running, running_children
 from knee_nlp.reproduce.config import default_config_dir
 from knee_nlp.reproduce.logs import parse_training_log
 from knee_nlp.run_lock import LOCK_NAME
@@ -89,25 +90,6 @@ def read_lock(run_dir: Path) -> str:
         return ""
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def train_until(process: subprocess.Popen, run_dir: Path, update: int, rng: random.Random) -> int:
     """Wait until this attempt of the run logs ``update`` or a later one (then a random fraction
     of a second more); returns the pid of its fairseq-train process."""
@@ -120,16 +102,16 @@ def train_until(process: subprocess.Popen, run_dir: Path, update: int, rng: rand
             break
         time.sleep(0.1)
     time.sleep(rng.uniform(0, 1))
-    trainers = children(process.pid)
+    trainers = running_children(process.pid)
     assert len(trainers) == 1, f"seed {SEED}: {trainers}"
     return trainers[0]
 
 
 def assert_gone(pid: int) -> None:
     deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
+    while is_running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not alive(pid), f"seed {SEED}: fairseq-train {pid} outlived the command"
+    assert not is_running(pid), f"seed {SEED}: fairseq-train {pid} outlived the command"
 
 
 def result(run_dir: Path) -> dict:
