@@ -15,7 +15,8 @@ is applied to it as before. An uninterrupted run is unchanged, and a resumed one
 end, or mid-epoch with ``--save-interval-updates``) repeats its updates bit for bit on a CPU
 (on GPUs, non-deterministic kernels make even two uninterrupted runs differ slightly).
 Iterators fairseq rebuilds every epoch anyway (sharded data, ``--update-epoch-batch-itr``)
-already resume exactly and are left alone.
+already resume exactly and are left alone. With several GPUs, fairseq's worker processes start in
+:func:`train_main` and apply the patch themselves.
 ``knee-nlp reproduce`` starts its training through this module; its ``plan.json`` and
 ``--dry-run`` show the equivalent ``python -m fairseq_cli.train`` command.
 
@@ -28,10 +29,10 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
-#: what ``fairseq-train`` is started with; :data:`MODULE` replaces it for an exact resume
-FAIRSEQ_TRAIN = "fairseq_cli.train"
+#: ``python -m MODULE`` instead of ``python -m fairseq_cli.train``, for an exact resume
 MODULE = "knee_nlp.reproduce.fairseq_train"
 _PATCHED = "__knee_nlp_first_epoch_batches__"
 
@@ -54,13 +55,30 @@ def install() -> None:
     Trainer.get_train_iterator = get_train_iterator
 
 
-def main() -> None:
-    """``fairseq-train`` with :func:`install` applied; the arguments are fairseq-train's."""
-    from fairseq_cli.train import cli_main  # first: it sets up logging before fairseq is imported
+#: fairseq's own ``fairseq_cli.train.main`` once :func:`main` has put :func:`train_main` in its place
+_fairseq_main: Callable[..., Any] | None = None
+
+
+def train_main(cfg: Any, **kwargs: Any) -> Any:
+    """fairseq's training ``main`` with :func:`install` applied in the calling process.
+
+    fairseq calls it in every worker process it spawns for several GPUs: they receive it by name
+    (pickled), import this module and so install the patch themselves.
+    """
+    from fairseq_cli import train
 
     install()
+    return (_fairseq_main or train.main)(cfg, **kwargs)
+
+
+def main() -> None:
+    """``fairseq-train`` with :func:`install` applied; the arguments are fairseq-train's."""
+    global _fairseq_main
+    from fairseq_cli import train  # first: it sets up logging before fairseq is imported
+
+    _fairseq_main, train.main = train.main, train_main  # cli_main calls it by its global name
     sys.argv = ["fairseq-train", *sys.argv[1:]]
-    cli_main()
+    train.cli_main()
 
 
 if __name__ == "__main__":

@@ -198,7 +198,9 @@ def _record_resume(plan: RunPlan, start: Checkpoint, skipped: list[dict[str, str
 def resumes(directory: Path) -> list[dict[str, Any]]:
     """Every resume of the run in ``directory``, oldest first (``[]``: never interrupted)."""
     path = Path(directory) / RESUMES
-    return read_json(path, "delete it: it only records the run's resumes", list) if path.is_file() else []
+    if not path.is_file():
+        return []
+    return read_json(path, "delete it: it only records the run's resumes", list)
 
 
 def _final_checkpoint(plan: RunPlan) -> tuple[Path, list[str]]:
