@@ -141,13 +141,14 @@ def reference(config_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
 
 
 def unscored_copy(reference: Path, run_dir: Path) -> Path:
-    """A copy of the finished reference run as it was before scoring; returns its checkpoints."""
+    """A copy of the finished reference run as it was before scoring (its averaged checkpoint
+    kept); returns its checkpoints."""
     shutil.copytree(reference, run_dir)
     for name in ("reproduce.json", f"runs/{RUN}/plan.json"):  # paths of this copy's own files
         path = run_dir / name
         path.write_text(path.read_text().replace(str(reference), str(run_dir)))
     work = run_dir / "runs" / RUN
-    for name in ("result.json", "TRAINED", "generate.log", "checkpoints/checkpoint_avg3.pt"):
+    for name in ("result.json", "TRAINED", "generate.log"):
         (work / name).unlink()
     return work / "checkpoints"
 
@@ -202,7 +203,8 @@ def test_damaged_checkpoints_are_skipped_recorded_and_the_run_finishes(
     rng = random.Random(SEED + 1)
     run_dir = tmp_path / "run"
     save_dir = unscored_copy(reference[0], run_dir)
-    (save_dir / "checkpoint6.pt").unlink()  # the last epoch was not saved: killed during it
+    for name in ("checkpoint6.pt", "checkpoint_avg3.pt"):  # killed during the last epoch
+        (save_dir / name).unlink()
     last = save_dir / "checkpoint_last.pt"
     with open(last, "r+b") as handle:
         handle.seek(rng.randrange(last.stat().st_size - 4096))
@@ -224,8 +226,12 @@ def test_damaged_checkpoints_are_skipped_recorded_and_the_run_finishes(
 
 def test_no_intact_checkpoint_stops_with_the_way_out(config_dir: Path, reference: tuple[Path, dict],
                                                      tmp_path: Path) -> None:
+    """Every checkpoint cut short: nothing is trained, the error names the files and the way out;
+    the same for a damaged checkpoint that the test's average needs."""
     run_dir = tmp_path / "run"
     save_dir = unscored_copy(reference[0], run_dir)
+    averaged = save_dir / "checkpoint5.pt"
+    averaged_bytes = averaged.read_bytes()
     for path in save_dir.glob("*.pt"):
         os.truncate(path, 100)
     log_size = (run_dir / "runs" / RUN / "train.log").stat().st_size
@@ -236,17 +242,28 @@ def test_no_intact_checkpoint_stops_with_the_way_out(config_dir: Path, reference
             and "delete the damaged file(s) to train this run again" in done.stderr), done.stderr
     assert (run_dir / "runs" / RUN / "train.log").stat().st_size == log_size  # nothing trained
 
+    shutil.rmtree(save_dir)
+    shutil.copytree(reference[0] / "runs" / RUN / "checkpoints", save_dir)
+    averaged.write_bytes(averaged_bytes[:-4096] + bytes(4096))
+    done = subprocess.run(command(run_dir, config_dir), capture_output=True, text=True, env=ENV,
+                          timeout=300)
+    assert done.returncode == 1 and f"{averaged} is damaged" in done.stderr, done.stderr
+    assert f"delete {run_dir / 'runs' / RUN} to train this run again" in done.stderr
+
 
 def test_a_log_cut_short_is_not_progress(config_dir: Path, reference: tuple[Path, dict],
                                          tmp_path: Path) -> None:
-    """The command killed after fairseq's last checkpoint: its log stops early, the checkpoints
-    hold the whole budget, so the re-run trains nothing and scores the run."""
+    """The command killed after fairseq's last checkpoint, while averaging: its log stops early and
+    the averaged checkpoint is half written; the checkpoints hold the whole budget, so the re-run
+    trains nothing, averages again and scores the run."""
     run_dir = tmp_path / "run"
-    unscored_copy(reference[0], run_dir)
+    save_dir = unscored_copy(reference[0], run_dir)
     log = run_dir / "runs" / RUN / "train.log"
     lines = log.read_text().splitlines(keepends=True)
     log.write_text("".join(lines[: len(lines) // 2]))
+    os.truncate(save_dir / "checkpoint_avg3.pt", 4096)
     printed = finish(run_dir, config_dir)
     assert f"{RUN}: checkpoint_last.pt holds all {BUDGET} updates: trained" in printed
+    assert "checkpoint_avg3.pt is damaged" in printed and "averaging again" in printed
     assert "resuming from" not in printed
     assert result(run_dir)["test"] == reference[1]["test"]
