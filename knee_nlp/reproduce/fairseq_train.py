@@ -13,7 +13,7 @@ the resume sees other batches and the losses drift apart (on CPU as on GPU, with
 in epoch 1 builds, whatever epoch it resumes in; the checkpoint's iterator state (epoch, position)
 is applied to it as before. An uninterrupted run is unchanged, and a resumed one (at an epoch
 end, or mid-epoch with ``--save-interval-updates``) repeats its updates bit for bit on a CPU
-(on GPUs, non-deterministic kernels make even two uninterrupted runs differ slightly).
+(on GPUs, kernels that are not deterministic can make even two uninterrupted runs differ).
 Iterators fairseq rebuilds every epoch anyway (sharded data, ``--update-epoch-batch-itr``)
 already resume exactly and are left alone. With several GPUs, fairseq's worker processes start in
 :func:`train_main` and apply the patch themselves.
