@@ -28,6 +28,7 @@ from collections import deque
 from pathlib import Path
 
 from knee_nlp.atomic import atomic_directory
+from knee_nlp.child_process import dies_with_parent
 from knee_nlp.data.files import sha256_file
 from knee_nlp.data.parallel import check_parallel
 from knee_nlp.state_files import read_json
@@ -39,7 +40,7 @@ def _run_streaming(command: list[str], keep: int = 30) -> tuple[int, list[str]]:
     """Run ``command``, echoing its output to stderr; returns its exit code and last lines."""
     tail: deque[str] = deque(maxlen=keep)
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True) as process:
+                          text=True, preexec_fn=dies_with_parent()) as process:
         for line in process.stdout:
             sys.stderr.write(line)
             tail.append(line)

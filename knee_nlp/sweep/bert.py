@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from knee_nlp.child_process import dies_with_parent
 from knee_nlp.data.parallel import check_utf8
 from knee_nlp.sweep.backend import Scores, SharpnessSettings, measure_sharpness
 from knee_nlp.sweep.splits import ArticleSplit, sha256_file, split_by_article, write_split
@@ -168,7 +169,7 @@ class BertBackend:
         argv = self.command(run_dir, explore_ratio, seed)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "command.json").write_text(json.dumps(argv, indent=1) + "\n")
-        completed = subprocess.run(argv, check=False)
+        completed = subprocess.run(argv, check=False, preexec_fn=dies_with_parent())
         if completed.returncode != 0 or not self.is_trained(run_dir):
             raise RuntimeError(
                 f"training {run_dir.name} failed (exit code {completed.returncode}; its output is above; "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from knee_nlp.atomic import write_text_atomic
+from knee_nlp.run_lock import LOCK_NAME, locked
 from knee_nlp.state_files import read_json
 from knee_nlp.sweep.backend import Backend, SharpnessSettings
 from knee_nlp.sweep.report import write_report
@@ -59,7 +60,7 @@ def open_sweep(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings) 
                 f"(use a new --sweep-dir, or the original settings):\n  " + "\n  ".join(changes)
             )
         return manifest
-    if sweep_dir.exists() and any(sweep_dir.iterdir()):
+    if sweep_dir.exists() and any(p.name != LOCK_NAME for p in sweep_dir.iterdir()):
         raise ValueError(f"--sweep-dir {sweep_dir} exists, is not empty and has no {MANIFEST}: not a sweep directory")
     manifest = {
         "settings": settings,
@@ -129,7 +130,14 @@ def run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float]
     """Run every (ratio, seed) not yet finished, seed by seed (so partial results stay balanced),
     rewriting the report after each; return the final recommendation. Every ratio is checked
     against the backend's schedule before the first run (after :meth:`Backend.prepare`, since a
-    budget in updates may depend on the prepared data)."""
+    budget in updates may depend on the prepared data). One process per sweep directory: a second
+    sweep on the same directory stops at once naming the first one's PID (:mod:`knee_nlp.run_lock`)."""
+    with locked(sweep_dir):
+        return _run_sweep(sweep_dir, backend, explore_ratios, seeds, sharpness, log)
+
+
+def _run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float], seeds: Sequence[int],
+               sharpness: SharpnessSettings, log: Callable[[str], None]) -> dict[str, Any] | None:
     manifest = open_sweep(sweep_dir, backend, sharpness)
     backend.prepare(sweep_dir)
     for ratio in explore_ratios:

@@ -35,6 +35,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from knee_nlp.child_process import dies_with_parent
 from knee_nlp.reproduce.config import (ConfigError, RunConfig, budget_epochs, knee_schedule,
                                        load_experiment, load_run_config)
 from knee_nlp.reproduce.datasets import DataError, DataSource, detect_layout, resolve_data
@@ -212,7 +213,8 @@ class TranslationBackend:
         log = run_dir / VALID_LOG
         print(f"{run_dir.name}: generating the validation set with {checkpoint.name}", flush=True)
         with open(log, "w", encoding="utf-8") as sink:
-            returncode = subprocess.run(argv, stdout=sink, stderr=subprocess.STDOUT, check=False).returncode
+            returncode = subprocess.run(argv, stdout=sink, stderr=subprocess.STDOUT, check=False,
+                                        preexec_fn=dies_with_parent()).returncode
         if returncode != 0:
             raise RuntimeError(f"fairseq-generate on the validation set exited with status "
                                f"{returncode}; see {log}")

@@ -65,6 +65,25 @@ def test_reproduce_refuses_a_run_dir_in_use(tmp_path: Path, lock_holder, capsys,
     assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_NAME]
 
 
+def test_sweep_explore_refuses_a_sweep_dir_in_use(tmp_path: Path, lock_holder, capsys) -> None:
+    """Refused before the sweep writes anything; a dead holder's lock is taken over."""
+    from tests.bert.test_sweep_explore import FakeBackend
+
+    from knee_nlp.sweep.backend import SharpnessSettings
+    from knee_nlp.sweep.runner import run_sweep
+
+    sweep, sharp = tmp_path / "sweep", SharpnessSettings(eps=1e-4, steps=3, lr=0.2, batches=1)
+    holder = lock_holder(sweep)
+    with pytest.raises(DirectoryLockError, match=f"in use by PID {holder.pid}"):
+        run_sweep(sweep, FakeBackend(), [0.0], [1], sharp, log=lambda _: None)
+    assert sorted(p.name for p in sweep.iterdir()) == [LOCK_NAME]
+    holder.kill()
+    holder.wait(timeout=30)
+    backend = FakeBackend()
+    assert run_sweep(sweep, backend, [0.0], [1], sharp, log=lambda _: None)["explore_ratio"] == 0.0
+    assert backend.trained == [(0.0, 1)]
+
+
 def test_data_preparation_refuses_an_output_dir_in_use(tmp_path: Path, lock_holder,
                                                        locked_elsewhere) -> None:
     holder = lock_holder(tmp_path / "prep")
