@@ -61,12 +61,19 @@ def command(run_dir: Path, config_dir: Path) -> list[str]:
             "--config-dir", str(config_dir)]
 
 
+def _as_from_a_terminal() -> None:
+    """SIGINT at its default, as a terminal's shell starts a command: a test run in the background
+    (``nohup pytest &``) inherits SIGINT ignored, and Ctrl-C would then be ignored too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(run_dir: Path, config_dir: Path) -> subprocess.Popen:
     """``knee-nlp reproduce`` in its own process group (as a shell runs it), output to a file."""
     log = run_dir.parent / f"{run_dir.name}-{time.monotonic_ns()}.out"
     with open(log, "w") as sink:
         process = subprocess.Popen(command(run_dir, config_dir), stdout=sink,
-                                   stderr=subprocess.STDOUT, env=ENV, start_new_session=True)
+                                   stderr=subprocess.STDOUT, env=ENV, start_new_session=True,
+                                   preexec_fn=_as_from_a_terminal)
     process.output_path = log
     return process
 
