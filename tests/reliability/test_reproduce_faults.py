@@ -9,6 +9,7 @@ LR and validation curves, same test scores. Set ``KNEE_NLP_FAULT_SEED`` to repla
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -99,7 +100,9 @@ def read_lock(run_dir: Path) -> str:
 
 def train_until(process: subprocess.Popen, run_dir: Path, update: int, rng: random.Random) -> int:
     """Wait until this attempt of the run logs ``update`` or a later one (then a random fraction
-    of a second more); returns the pid of its fairseq-train process."""
+    of a second more), and stop its fairseq-train process there (SIGSTOP), so that on a fast machine
+    it cannot finish the run before the fault lands; returns that process's pid. SIGKILL ends a
+    stopped process; after any other signal, :func:`resume` it."""
     log = run_dir / "runs" / RUN / "train.log"
     earlier = log.stat().st_size if log.is_file() else 0  # what earlier attempts logged
     deadline = time.monotonic() + 600
@@ -108,10 +111,17 @@ def train_until(process: subprocess.Popen, run_dir: Path, update: int, rng: rand
         if log.is_file() and parse_training_log(log.read_bytes()[earlier:].decode()).last_update >= update:
             break
         time.sleep(0.1)
-    time.sleep(rng.uniform(0, 1))
+    time.sleep(rng.uniform(0, 0.25))
     trainers = running_children(process.pid)
     assert len(trainers) == 1, f"seed {SEED}: {trainers}"
+    os.kill(trainers[0], signal.SIGSTOP)
     return trainers[0]
+
+
+def resume(pid: int) -> None:
+    """SIGCONT for a process stopped by :func:`train_until` (it then handles its pending signals)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)
 
 
 def assert_gone(pid: int) -> None:
@@ -189,6 +199,7 @@ def test_kills_and_ctrl_c_at_random_points_resume_to_the_uninterrupted_result(
     third = start(run_dir, config_dir)
     trainer = train_until(third, run_dir, points[2], rng)
     os.killpg(third.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    resume(trainer)
     assert third.wait(timeout=120) == 1
     assert "interrupted; run the same command again" in output(third)
     assert_gone(trainer)

@@ -74,4 +74,5 @@ trainer = KneeSeq2SeqTrainer(
 trainer.train()
 history = trainer.state.log_history
 print("lr per step:", json.dumps([entry["learning_rate"] for entry in history if "learning_rate" in entry]))
+print("train loss per step:", json.dumps([entry["loss"] for entry in history if "loss" in entry]))
 print("eval:", json.dumps([entry for entry in history if "eval_bleu" in entry]))
