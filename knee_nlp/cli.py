@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from knee_nlp import __version__
-from knee_nlp.errors import UserError, exit_for_user_error
+from knee_nlp.errors import UserError, exit_for_user_error, interrupted
 
 SUBCOMMAND_MODULES = (
     "knee_nlp.commands.plot",
@@ -47,13 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; returns the process exit code.
 
-    A :class:`~knee_nlp.errors.UserError` prints ``error: <message>`` and returns 2.
+    A :class:`~knee_nlp.errors.UserError` prints ``error: <message>`` and returns its status (2, or
+    1 for a failed run); Ctrl-C exits with 130 (:mod:`knee_nlp.errors`).
     """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except UserError as error:
         return exit_for_user_error(error)
+    except KeyboardInterrupt:
+        interrupted(f"knee-nlp {args.command}", "run the same command again (what it finished is kept)")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from safetensors import SafetensorError
 
 from knee_nlp.atomic import atomic_directory, partial_path
 from knee_nlp.data.files import sha256_file
-from knee_nlp.errors import OutputExistsError, UserError
+from knee_nlp.errors import OutputExistsError, RunFailedError
 from knee_nlp.run_lock import LOCK_NAME
 
 CONFIG_FILE = "config.yaml"
@@ -56,7 +56,7 @@ _LOAD_ERRORS = (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.Un
                 SafetensorError)
 
 
-class CheckpointError(UserError, RuntimeError):
+class CheckpointError(RunFailedError, RuntimeError):
     """No intact checkpoint to resume a phase from; the message names the file and the way out."""
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from hf_integration.pretrain_bert.config import load_config
-from knee_nlp.errors import UserError, exit_for_user_error
+from knee_nlp.errors import UserError, exit_for_user_error, interrupted
 from knee_nlp.registry import SCHEDULES
 
 
@@ -51,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the command; a :class:`~knee_nlp.errors.UserError` exits with ``error: ...`` (status 2).
+    """Run the command; a :class:`~knee_nlp.errors.UserError` exits with ``error: ...`` (status 2,
+    or 1 for a damaged run), Ctrl-C with 130.
 
     The entry point of ``python -m hf_integration.pretrain_bert`` and ``knee-pretrain-bert``.
     """
@@ -67,4 +68,6 @@ def main(argv: list[str] | None = None) -> None:
         final = pretrain(cfg)
     except UserError as error:
         sys.exit(exit_for_user_error(error))
+    except KeyboardInterrupt:
+        interrupted(_prog(), "run the same command again to resume from the last checkpoint")
     print(f"final model: {final}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from knee_nlp.commands.argtypes import count
+from knee_nlp.errors import fail
 from knee_nlp.outputs import check_writable_dir
 
 
@@ -42,7 +43,7 @@ def _prepare(command: str, prepare: Callable[..., Any], args: argparse.Namespace
             joined_dictionary=not args.separate_dictionaries, binarize=not args.no_binarize,
             overwrite=args.overwrite, **options)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as error:
-        raise SystemExit(f"{command}: error: {error}") from None
+        fail(command, error)
     _report(data, command)
     return 0
 
@@ -69,10 +70,9 @@ def run_multi30k(args: argparse.Namespace) -> int:
 
     command = "knee-nlp data multi30k"
     if args.base_url is not None and not args.download:
-        raise SystemExit(f"{command}: error: --base-url goes with --download")
+        fail(command, "--base-url goes with --download")
     if args.base_url is not None and urllib.parse.urlsplit(args.base_url).scheme not in ("http", "https", "file"):
-        raise SystemExit(f"{command}: error: --base-url must be an http://, https:// or file:// URL, "
-                         f"got {args.base_url!r}")
+        fail(command, f"--base-url must be an http://, https:// or file:// URL, got {args.base_url!r}")
     return _prepare(command, prepare_multi30k, args, raw_dir=args.raw_dir,
                     download=args.download, base_url=args.base_url or BASE_URL,
                     verify_checksums=not args.skip_checksums)

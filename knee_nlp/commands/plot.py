@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from knee_nlp.curves import schedule_curves
-from knee_nlp.errors import OutputPathError
+from knee_nlp.errors import OutputPathError, fail
 from knee_nlp.outputs import guard_new_file
 from knee_nlp.registry import BASELINES, SCHEDULES
 from knee_nlp.schedule import KneeSchedule
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         schedule = schedule_from_args(args)
         output = guard_new_file(png_path(args.output), overwrite=args.overwrite)
     except (ValueError, FileExistsError) as error:
-        raise SystemExit(f"knee-nlp plot: error: {error}") from None
+        fail("knee-nlp plot", error)
     curves = schedule_curves(schedule, tuple(args.baselines))
     markers = {"warmup end": schedule.warmup_steps, "explore end": schedule.explore_end}
     plot_curves(curves, output, title="Knee vs baseline LR schedules", ylabel="learning rate",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from knee_nlp.errors import fail
+
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print the Markdown table."""
@@ -18,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         written = write_report(Path(args.run_dir))
     except ReportError as error:
-        raise SystemExit(f"knee-nlp report: error: {error}") from None
+        fail("knee-nlp report", error)
     print(written["markdown"].read_text())
     print(f"wrote {written['markdown']}, {written['json']} and {len(written['plots'])} plots")
     return 0

@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 
 from knee_nlp.commands.argtypes import check_unique, count, seed
+from knee_nlp.errors import UserError, fail, interrupted
 from knee_nlp.outputs import check_writable_dir
 from knee_nlp.reproduce.config import SCHEDULES
 
@@ -24,11 +25,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the request, run it, print where the report is."""
-    from knee_nlp.reproduce.config import ConfigError
-    from knee_nlp.reproduce.datasets import DataError
     from knee_nlp.reproduce.explore import explore_choice, read_recommendation
-    from knee_nlp.reproduce.pipeline import ReproduceError, Request, reproduce
-    from knee_nlp.reproduce.runner import RunError
+    from knee_nlp.reproduce.pipeline import Request, reproduce
 
     check_unique("--seeds", args.seeds)
     check_unique("--schedules", args.schedules)
@@ -49,13 +47,11 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         run_dir = reproduce(request)
-    except (ConfigError, DataError, ReproduceError, RunError, FileExistsError,
-            FileNotFoundError) as error:
-        raise SystemExit(f"knee-nlp reproduce: error: {error}") from None
+    except (UserError, FileExistsError, FileNotFoundError) as error:
+        fail("knee-nlp reproduce", error)
     except KeyboardInterrupt:
-        raise SystemExit("knee-nlp reproduce: interrupted; run the same command again to resume "
-                         "(finished runs are kept, unfinished ones continue from their last "
-                         "checkpoint)") from None
+        interrupted("knee-nlp reproduce", "run the same command again to resume (finished runs are "
+                    "kept, unfinished ones continue from their last checkpoint)")
     if not args.dry_run:
         print((run_dir / "results.md").read_text())
         print(f"wrote {run_dir / 'results.md'}, {run_dir / 'results.json'} and plots in {run_dir}")

@@ -15,6 +15,7 @@ import json
 import time
 from pathlib import Path
 
+from knee_nlp.errors import fail
 from knee_nlp.outputs import guard_new_file
 from knee_nlp.validation import check_number, check_probability, check_step_count
 from knee_nlp.sharpness import DEFAULT_EPS, DEFAULT_LR, DEFAULT_STEPS
@@ -76,7 +77,6 @@ def check_settings(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model and its sample of batches, measure, print and write the JSON."""
-    prefix = f"knee-nlp sharpness {args.source}: error:"
     try:
         output = guard_new_file(args.output, overwrite=args.overwrite)
         check_settings(args)
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             subspace_dim=args.subspace_dim, seed=args.seed, progress=not args.no_progress,
         )
     except (ValueError, FileExistsError) as error:
-        raise SystemExit(f"{prefix} {error}") from None
+        fail(f"knee-nlp sharpness {args.source}", error)
     seconds = time.perf_counter() - started
     used, available = result.batches, target.batches_available
     sample = (f"a seeded sample of {used} of {available} batches" if used < available

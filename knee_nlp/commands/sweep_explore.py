@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 
 from knee_nlp.commands.argtypes import seed
+from knee_nlp.errors import fail
 from knee_nlp.outputs import check_writable_dir
 
 #: a BERT launcher preset name (its YAML ships in hf_integration/pretrain_bert/presets/) or a file
@@ -107,7 +108,6 @@ def _translation(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    prefix = f"knee-nlp sweep-explore {args.backend}: error:"
     sweep_dir = Path(args.sweep_dir)
     try:
         _check(args)
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
                       f"at lr 0.01: the sweep's CPU-time setting, checked for convergence (README)")
             recommendation = runner.run_sweep(sweep_dir, backend, args.explore_ratios, args.seeds, sharpness)
     except (ValueError, RuntimeError) as error:
-        raise SystemExit(f"{prefix} {error}") from None
+        fail(f"knee-nlp sweep-explore {args.backend}", error)
     if recommendation:
         validation = recommendation["validation"]
         sd = "" if validation["sd"] is None else f" ± {validation['sd']:.4f}"

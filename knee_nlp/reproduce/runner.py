@@ -35,7 +35,7 @@ from typing import Any
 
 from knee_nlp.atomic import write_text_atomic
 from knee_nlp.child_process import dies_with_parent
-from knee_nlp.errors import UserError
+from knee_nlp.errors import OutputExistsError, RunFailedError
 from knee_nlp.reproduce.averaging import average_checkpoints, last_epoch_checkpoints
 from knee_nlp.reproduce.checkpoints import (LAST_CHECKPOINT, Checkpoint, DamagedCheckpointError,
                                             read_checkpoint, resume_point)
@@ -52,8 +52,8 @@ from knee_nlp.state_files import read_json
 RESUMES = "resumes.json"
 
 
-class RunError(UserError, RuntimeError):
-    """A run failed, was started with other settings, or stopped short of its budget."""
+class RunError(RunFailedError, RuntimeError):
+    """A run failed, was killed, or stopped short of its budget (exit status 1)."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _check_plan(plan: RunPlan) -> None:
         changed = sorted(key for key in record.keys() | previous.keys()
                          if key not in _PROVENANCE and record.get(key) != previous.get(key))
         if changed:
-            raise RunError(f"{plan.directory} was started with different settings ({changed} "
+            raise OutputExistsError(f"{plan.directory} was started with different settings ({changed} "
                            "differ); it is never overwritten: use another --run-dir, or delete "
                            "that run directory to start it again")
     else:

@@ -77,7 +77,7 @@ def test_no_intact_checkpoint_is_a_clear_error(tmp_path: Path, tiny_config, pret
     os.truncate(weights, weights.stat().st_size // 2)
 
     result = pretrain_cli(raw, tmp_path / "config.yaml")
-    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert "step_00000010 is damaged (SafetensorError" in result.stdout
     assert (f"error: [phase1] no intact checkpoint to resume from: {checkpoint}" in result.stderr

@@ -1,7 +1,7 @@
 """The bad-input sweep: call each command's ``main(argv)`` in-process and classify what it did.
 
-A *clean error* is a non-zero exit (``SystemExit`` or a returned status) whose output has an
-``error:`` line naming what was wrong, and no traceback; anything else that escapes ``main`` is a
+A *clean error* is exit status 2 (``SystemExit`` or a returned status: the status of a bad input,
+:mod:`knee_nlp.errors`) with an ``error:`` line naming what was wrong, and no traceback; anything else that escapes ``main`` is a
 bug (the test fails with its traceback). An *acceptance* is a zero exit.
 """
 
@@ -25,7 +25,7 @@ class Outcome:
 
     def clean_error(self, *needles: str) -> str:
         """Assert a clean error whose text holds every needle (case-sensitive); returns the text."""
-        assert self.status not in (0, None), f"accepted, expected an error:\n{self.output}"
+        assert self.status == 2, f"status {self.status}, expected 2 (a bad input):\n{self.output}"
         assert "Traceback" not in self.output, self.output
         lines = [line for line in self.output.splitlines() if "error:" in line]
         assert lines, f"no 'error:' line in:\n{self.output}"
@@ -48,11 +48,7 @@ def run_main(main: Callable[[Sequence[str]], int | None], argv: Sequence[str]) -
         try:
             status = main(list(argv)) or 0
         except SystemExit as exit_:
-            if isinstance(exit_.code, str):  # SystemExit("...: error: ..."): Python prints it, status 1
-                err.write(exit_.code + "\n")
-                status = 1
-            else:
-                status = exit_.code or 0
+            status = exit_.code or 0
         except Exception as error:  # noqa: BLE001 - the sweep reports it as the bug it is
             pytest.fail(f"{list(argv)} raised instead of a clean error:\n"
                         + "".join(traceback.format_exception(error)) + err.getvalue())
