@@ -8,7 +8,9 @@ of JSON describing its holder (PID, host, command, start time), emptied on a cle
 
 The kernel drops an ``flock`` when its process ends, however it ends (``kill -9`` included), so a
 lock can never be stuck: a lock file that still names a holder but is not locked was left by a
-process that died, and the next command takes it over with a message. Locks are re-entrant
+process that died, and the next command takes it over with a message. Processes that share a
+directory on purpose (the workers of one explore sweep) take its lock in turn with ``wait=True``
+for their short writes, and lock the sub-directory of the run each one computes. Locks are re-entrant
 within a process (a nested request for a directory this process holds just counts), and the file
 descriptor is not inherited by programs the holder starts.
 
@@ -40,7 +42,12 @@ _HOLDER_WAIT_S = 1.0
 
 
 class DirectoryLockError(UserError, OSError):
-    """The directory is in use by another process, or its lock file cannot be created."""
+    """The directory is in use by another process (``holder`` says which), or its lock file
+    cannot be created (``holder`` is None)."""
+
+    def __init__(self, message: str, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 @dataclass
@@ -97,20 +104,37 @@ def _open(directory: Path) -> int:
                                  f"{error.strerror or error}; choose a writable directory") from None
 
 
-def _refusal(directory: Path, fd: int) -> DirectoryLockError:
+def _holder(fd: int) -> str:
+    """Who holds ``fd``'s lock, in words (waiting briefly for a just-started holder's record)."""
     deadline = time.monotonic() + _HOLDER_WAIT_S
     holder = _read_holder(fd)
     while holder is None and time.monotonic() < deadline:  # the holder is writing its record
         time.sleep(0.05)
         holder = _read_holder(fd)
-    who = describe(holder) if holder else "another process (its PID is not recorded yet)"
-    return DirectoryLockError(
-        f"{directory} is in use by {who}: one process per directory. Wait for it to finish or "
-        f"stop it; its lock ({directory / LOCK_NAME}) is released when that process ends")
+    return describe(holder) if holder else "another process (its PID is not recorded yet)"
 
 
-def acquire(directory: Path) -> DirectoryLock:
-    """Lock ``directory`` (created if needed) for this process, or raise :class:`DirectoryLockError`."""
+def _flock(directory: Path, fd: int, wait: bool) -> None:
+    """``flock`` ``fd``; if another process holds it: raise :class:`DirectoryLockError`, or with
+    ``wait`` say once whom it waits for and block until that process lets go."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        who = _holder(fd)
+        if not wait:
+            os.close(fd)
+            raise DirectoryLockError(
+                f"{directory} is in use by {who}: one process per directory. Wait for it to finish "
+                f"or stop it; its lock ({directory / LOCK_NAME}) is released when that process ends",
+                holder=who) from None
+        print(f"{directory}: waiting for {who} to release it", file=sys.stderr, flush=True)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def acquire(directory: Path, wait: bool = False) -> DirectoryLock:
+    """Lock ``directory`` (created if needed) for this process; if another process holds it, raise
+    :class:`DirectoryLockError`, or with ``wait`` wait for it (for short critical sections that
+    several processes take in turn)."""
     directory = Path(directory).resolve()
     held = _HELD.get(directory)
     if held is not None:
@@ -118,11 +142,9 @@ def acquire(directory: Path) -> DirectoryLock:
         return held
     fd = _open(directory)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        error = _refusal(directory, fd)
-        os.close(fd)
-        raise error from None
+        _flock(directory, fd, wait)
+    except DirectoryLockError:
+        raise
     except OSError as error:  # a file system without flock: say so, and go on unprotected
         print(f"warning: cannot lock {directory / LOCK_NAME} ({error.strerror}); nothing stops "
               "a second process from using this directory at the same time", file=sys.stderr)
@@ -152,9 +174,9 @@ def release(lock: DirectoryLock) -> None:
 
 
 @contextmanager
-def locked(directory: Path) -> Iterator[DirectoryLock]:
+def locked(directory: Path, wait: bool = False) -> Iterator[DirectoryLock]:
     """Hold ``directory``'s lock for the block (see :func:`acquire`)."""
-    lock = acquire(directory)
+    lock = acquire(directory, wait)
     try:
         yield lock
     finally:

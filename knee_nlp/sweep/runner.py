@@ -6,6 +6,11 @@ resumes runs; with other settings it is refused, nothing is overwritten. Explore
 seeds are not part of the settings: any subset can be run, in any number of calls, and the
 report covers every finished run. A run is finished when its ``result.json`` exists; before
 that, each step (train, score, sharpness) is resumed or skipped by its own output file.
+
+Several processes may work on one sweep directory at once, for example one per CPU core, each
+with its own ``--seeds`` (or the same ones): a process locks the run it computes and skips runs
+locked by another one, and takes the sweep directory's lock in turn for the manifest, the shared
+data and the report (:mod:`knee_nlp.run_lock`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from knee_nlp.atomic import write_text_atomic
-from knee_nlp.run_lock import LOCK_NAME, locked
+from knee_nlp.run_lock import LOCK_NAME, DirectoryLockError, locked
 from knee_nlp.state_files import read_json
 from knee_nlp.sweep.backend import Backend, SharpnessSettings
 from knee_nlp.sweep.report import write_report
@@ -102,6 +107,15 @@ def run_one(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings, exp
     done = _json(run_dir / "result.json")
     if done is not None:
         return done, False
+    with locked(run_dir):  # another worker computing this run: DirectoryLockError
+        done = _json(run_dir / "result.json")  # finished while this worker waited for the lock
+        if done is not None:
+            return done, False
+        return _compute(run_dir, backend, sharpness, explore_ratio, seed, log), True
+
+
+def _compute(run_dir: Path, backend: Backend, sharpness: SharpnessSettings, explore_ratio: float,
+             seed: int, log: Callable[[str], None]) -> dict[str, Any]:
     started = time.perf_counter()
     if not backend.is_trained(run_dir):
         log(f"{run_dir.name}: training")
@@ -122,7 +136,7 @@ def run_one(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings, exp
               "scores": scores, "sharpness_detail": measured,
               "seconds_this_call": round(time.perf_counter() - started, 1)}
     write_text_atomic(run_dir / "result.json", json.dumps(record, indent=1) + "\n")
-    return record, True
+    return record
 
 
 def run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float], seeds: Sequence[int],
@@ -130,25 +144,31 @@ def run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float]
     """Run every (ratio, seed) not yet finished, seed by seed (so partial results stay balanced),
     rewriting the report after each; return the final recommendation. Every ratio is checked
     against the backend's schedule before the first run (after :meth:`Backend.prepare`, since a
-    budget in updates may depend on the prepared data). One process per sweep directory: a second
-    sweep on the same directory stops at once naming the first one's PID (:mod:`knee_nlp.run_lock`)."""
-    with locked(sweep_dir):
-        return _run_sweep(sweep_dir, backend, explore_ratios, seeds, sharpness, log)
-
-
-def _run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float], seeds: Sequence[int],
-               sharpness: SharpnessSettings, log: Callable[[str], None]) -> dict[str, Any] | None:
-    manifest = open_sweep(sweep_dir, backend, sharpness)
-    backend.prepare(sweep_dir)
+    budget in updates may depend on the prepared data). A run that another process is computing
+    is skipped (see the module docstring)."""
+    with locked(sweep_dir, wait=True):
+        manifest = open_sweep(sweep_dir, backend, sharpness)
+        backend.prepare(sweep_dir)
     for ratio in explore_ratios:
         backend.check_ratio(ratio)
     jobs = [(ratio, seed) for seed in seeds for ratio in explore_ratios]
-    recommendation = None
+    recommendation, elsewhere = None, []
     for index, (ratio, seed) in enumerate(jobs, 1):
-        record, computed = run_one(sweep_dir, backend, sharpness, ratio, seed, log)
+        try:
+            record, computed = run_one(sweep_dir, backend, sharpness, ratio, seed, log)
+        except DirectoryLockError as busy:
+            if busy.holder is None:
+                raise
+            elsewhere.append(run_name(ratio, seed))
+            log(f"[{index}/{len(jobs)}] {run_name(ratio, seed)} skipped: being computed by {busy.holder}")
+            continue
         state = "finished" if computed else "already done"
         log(f"[{index}/{len(jobs)}] {record['run']} {state}: validation {record['validation']:.4f}, "
             f"test {record['test']:.4f}, sharpness {record['sharpness']:.4g}")
-        if computed or (index == len(jobs) and not (sweep_dir / "results.json").is_file()):
-            recommendation = write_report(sweep_dir, manifest, load_results(sweep_dir))
+        if computed or not (sweep_dir / "results.json").is_file():
+            with locked(sweep_dir, wait=True):
+                recommendation = write_report(sweep_dir, manifest, load_results(sweep_dir))
+    if elsewhere:
+        log(f"left to the process(es) computing them: {' '.join(elsewhere)}; each rewrites the report "
+            "when it finishes")
     return recommendation if recommendation is not None else _json(sweep_dir / "recommended.json")

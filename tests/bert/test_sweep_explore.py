@@ -109,7 +109,7 @@ class FakeBackend:
         return (run_dir / "trained").is_file()
 
     def train(self, run_dir: Path, explore_ratio: float, seed: int) -> None:
-        run_dir.mkdir(parents=True)
+        run_dir.mkdir(parents=True, exist_ok=True)  # the runner creates it to lock it
         (run_dir / "trained").write_text(f"{explore_ratio} {seed}")
         self.trained.append((explore_ratio, seed))
 

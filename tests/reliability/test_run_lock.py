@@ -60,28 +60,11 @@ def test_reproduce_refuses_a_run_dir_in_use(tmp_path: Path, lock_holder, capsys,
     run_dir = tmp_path / "run"
     holder = lock_holder(run_dir)
     argv = ["reproduce", "iwslt14", "--preset", "tiny", "--run-dir", str(run_dir)]
-    assert main(argv + (["--dry-run"] if dry_run else [])) == 2
+    with pytest.raises(SystemExit) as refused:
+        main(argv + (["--dry-run"] if dry_run else []))
+    assert refused.value.code == 2 and f"in use by PID {holder.pid}" in str(refused.value)
     assert f"in use by PID {holder.pid}" in capsys.readouterr().err
     assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_NAME]
-
-
-def test_sweep_explore_refuses_a_sweep_dir_in_use(tmp_path: Path, lock_holder, capsys) -> None:
-    """Refused before the sweep writes anything; a dead holder's lock is taken over."""
-    from tests.bert.test_sweep_explore import FakeBackend
-
-    from knee_nlp.sweep.backend import SharpnessSettings
-    from knee_nlp.sweep.runner import run_sweep
-
-    sweep, sharp = tmp_path / "sweep", SharpnessSettings(eps=1e-4, steps=3, lr=0.2, batches=1)
-    holder = lock_holder(sweep)
-    with pytest.raises(DirectoryLockError, match=f"in use by PID {holder.pid}"):
-        run_sweep(sweep, FakeBackend(), [0.0], [1], sharp, log=lambda _: None)
-    assert sorted(p.name for p in sweep.iterdir()) == [LOCK_NAME]
-    holder.kill()
-    holder.wait(timeout=30)
-    backend = FakeBackend()
-    assert run_sweep(sweep, backend, [0.0], [1], sharp, log=lambda _: None)["explore_ratio"] == 0.0
-    assert backend.trained == [(0.0, 1)]
 
 
 def test_data_preparation_refuses_an_output_dir_in_use(tmp_path: Path, lock_holder,
