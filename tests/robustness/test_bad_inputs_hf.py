@@ -8,6 +8,7 @@ value; a flag of the wrong type is argparse's exit 2), never mid-training.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,12 @@ from hf_integration import KneeSeq2SeqTrainingArguments, KneeTrainer, KneeTraini
 from hf_integration.trainer import KneeTrainerMixin
 
 BASE = {"output_dir": "unused-output", "use_cpu": True, "report_to": "none"}
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a Trainer creates ``output_dir``: keep it out of the working tree."""
+    monkeypatch.chdir(tmp_path)
 
 
 def _args(**kwargs: Any) -> KneeTrainingArguments:
