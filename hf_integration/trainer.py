@@ -22,7 +22,9 @@ schedule counts optimizer steps, like every transformers schedule:
   ``Trainer._get_learning_rate()`` returns before that step's ``scheduler.step()``, the LR update ``k``
   used, ``lr(k - 1)`` (so the first logged value is ``lr(0)``, 0 with warmup);
 - on ``resume_from_checkpoint`` the saved scheduler state (plain numbers, read with
-  ``torch.load(weights_only=True)``) is restored and the trajectory continues exactly.
+  ``torch.load(weights_only=True)``) is restored and the trajectory continues exactly; a resume
+  with another budget (say a larger ``max_steps``) follows the new schedule from the restored step
+  and logs a warning naming both schedules.
 
 DeepSpeed: a DeepSpeed config without a ``scheduler`` section works (the Trainer asks this class for
 the schedule); one with its own ``scheduler`` is refused with a ``ValueError`` (see
@@ -45,11 +47,14 @@ from typing import Any
 
 import torch
 from transformers import Seq2SeqTrainer, Trainer
+from transformers.utils import logging
 
 from hf_integration.lookup import get_scheduler
 from hf_integration.schedule import KNEE_SCHEDULER_NAME
 from hf_integration.training_args import check_no_deepspeed_scheduler
 from knee_nlp.validation import renamed_errors
+
+logger = logging.get_logger(__name__)
 
 
 class KneeTrainerMixin:
@@ -111,6 +116,14 @@ class KneeTrainerMixin:
             )
         self._created_lr_scheduler = True
         return self.lr_scheduler
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        # The host loads the scheduler state under warnings.catch_warnings and drops what it caught,
+        # so a KneeLR whose schedule differs from the checkpoint's is reported here.
+        super()._load_optimizer_and_scheduler(checkpoint)
+        change = getattr(self.lr_scheduler, "schedule_change", None)
+        if checkpoint is not None and change:
+            logger.warning(change)
 
 
 class KneeTrainer(KneeTrainerMixin, Trainer):

@@ -46,7 +46,7 @@ from transformers.utils import ExplicitEnum
 
 from hf_integration.schedule import KNEE_SCHEDULER_NAME
 from knee_nlp.budget import warmup_steps_from
-from knee_nlp.schedule import KneeSchedule, check_explore, check_lr_bound
+from knee_nlp.schedule import DEFAULT_EXPLORE_RATIO, KneeSchedule, check_explore, check_lr_bound
 from knee_nlp.validation import ArgumentError, check_number, renamed_errors
 
 SchedulerTypeWithKnee = ExplicitEnum(
@@ -106,6 +106,15 @@ class KneeTrainingArgumentsMixin:
             With `lr_scheduler_type="knee"`: `explore_ratio` or `num_explore_steps` (instead of the fields above,
             never both) and `min_lr_ratio` (in [0, 1], default 0).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        mro = cls.__mro__
+        if TrainingArguments in mro and mro.index(KneeTrainingArgumentsMixin) > mro.index(TrainingArguments):
+            raise TypeError(
+                f"{cls.__name__}: list KneeTrainingArgumentsMixin before the TrainingArguments class among the "
+                "bases, e.g. class KneeSeq2SeqTrainingArguments(KneeTrainingArgumentsMixin, Seq2SeqTrainingArguments)"
+            )
 
     lr_scheduler_type: SchedulerTypeWithKnee | str = field(  # type: ignore[valid-type]
         default="linear",
@@ -264,9 +273,11 @@ class KneeTrainingArgumentsMixin:
                     explore_ratio=explore_ratio,
                     end_lr=min_lr_ratio,
                 )
+        ratio_name = explore_names.get("explore_ratio", "explore_ratio")
+        if explore_ratio is None and explore_steps is None:
+            explore_ratio, ratio_name = DEFAULT_EXPLORE_RATIO, f"explore_ratio (default {DEFAULT_EXPLORE_RATIO})"
         if self.max_steps <= 0 and 0 < self.warmup_steps < 1 and explore_ratio is not None:
             if self.warmup_steps + explore_ratio > 1:
-                ratio_name = explore_names.get("explore_ratio", "explore_ratio")
                 raise ValueError(
                     f"warmup_steps + {ratio_name} must be <= 1 (both are fractions of the budget), got "
                     f"{self.warmup_steps} + {explore_ratio}"

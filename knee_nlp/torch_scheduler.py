@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import Any
 
@@ -62,7 +63,10 @@ class KneeLR(LambdaLR):
     Settings may be Python numbers, numpy scalars or 0-d tensors (see :mod:`knee_nlp.validation`).
 
     ``state_dict()`` saves ``last_epoch``, every group's ``base_lrs`` (peaks) and the
-    ``schedule``; ``load_state_dict`` restores them and writes the matching LR into the optimizer.
+    ``schedule``; ``load_state_dict`` restores the step and peaks and writes the matching LR into
+    the optimizer. The schedule stays the one this scheduler was built with, as for torch's and
+    transformers' schedules; a ``KneeScheduleChangedWarning`` says when it differs from the saved one,
+    and ``schedule_change`` keeps that message (``None`` when the schedules match or nothing was loaded).
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class KneeLR(LambdaLR):
                 end_lr=end_factor,
             )
         super().__init__(optimizer, partial(_knee_lr_lambda, schedule=self.schedule), last_epoch)
+        self.schedule_change: str | None = None
 
     def state_dict(self) -> dict[str, Any]:
         """``last_epoch``, ``base_lrs`` (peaks) and the ``schedule`` as plain numbers.
@@ -100,12 +105,17 @@ class KneeLR(LambdaLR):
         Only plain data, so ``torch.load(..., weights_only=True)`` (the ``Trainer``'s resume) reads it.
         """
         state = {key: value for key, value in self.__dict__.items()
-                 if key not in ("optimizer", "lr_lambdas", "schedule")}
+                 if key not in ("optimizer", "lr_lambdas", "schedule", "schedule_change")}
         state["schedule"] = {name: getattr(self.schedule, name) for name in _SCHEDULE_SETTINGS}
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the step counter, peaks and schedule, and set the optimizer's LRs to match.
+        """Restore the step counter and peaks, and set the optimizer's LRs to match.
+
+        The schedule is the one this scheduler was built with: resuming with the same settings
+        continues the saved trajectory exactly; with other settings (a longer ``total_steps`` to
+        extend a run) the LR follows the new schedule from the restored step, and a
+        :class:`KneeScheduleChangedWarning` names both schedules and the LR jump.
 
         Raises ``ValueError`` for a state that :meth:`state_dict` did not write (another
         scheduler's, or one missing ``schedule``, ``last_epoch`` or ``base_lrs``).
@@ -115,9 +125,30 @@ class KneeLR(LambdaLR):
             raise ValueError(f"state_dict is not a KneeLR state: it lacks {missing} "
                              f"(got the keys {sorted(state_dict)})")
         state = {key: value for key, value in state_dict.items() if key != "lr_lambdas"}
-        self.schedule = KneeSchedule(peak_lr=1.0, **state.pop("schedule"))
+        self.schedule_change = self._describe_change(state.pop("schedule"), state["last_epoch"])
+        if self.schedule_change:
+            warnings.warn(self.schedule_change, KneeScheduleChangedWarning, stacklevel=2)
         self.__dict__.update(state)
         self.lr_lambdas = [partial(_knee_lr_lambda, schedule=self.schedule) for _ in self.base_lrs]
         self._last_lr = [base_lr * self.schedule.multiplier(max(self.last_epoch, 0)) for base_lr in self.base_lrs]
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
             group["lr"] = lr
+
+    def _describe_change(self, saved: dict[str, Any], step: int) -> str | None:
+        current = {name: getattr(self.schedule, name) for name in _SCHEDULE_SETTINGS}
+        if saved == current:
+            return None
+        step = max(step, 0)
+        before = KneeSchedule(peak_lr=1.0, **saved).multiplier(step)
+        return (f"KneeLR.load_state_dict: the checkpoint's schedule {_describe(saved)} differs from this "
+                f"scheduler's {_describe(current)}; continuing on this scheduler's schedule from step {step} "
+                f"(LR factor {before:.6g} -> {self.schedule.multiplier(step):.6g}). Build the scheduler with "
+                "the checkpoint's settings to continue its trajectory exactly.")
+
+
+class KneeScheduleChangedWarning(UserWarning):
+    """A restored ``KneeLR`` state was saved with other schedule settings than the scheduler's."""
+
+
+def _describe(settings: dict[str, Any]) -> str:
+    return "(" + ", ".join(f"{name}={value}" for name, value in settings.items()) + ")"

@@ -22,6 +22,8 @@ import datasets
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
+from knee_nlp.errors import InvalidInputError
+
 
 @dataclass(frozen=True)
 class BatchOrder:
@@ -36,7 +38,7 @@ class BatchOrder:
 
     def __post_init__(self) -> None:
         if self.micro_batches_per_epoch == 0:
-            raise ValueError(
+            raise InvalidInputError(
                 f"the training data has {self.num_examples} sequences, fewer than one global batch of "
                 f"{self.batch_size * self.num_processes * self.accumulation} "
                 f"(per_device_batch_size x processes x gradient_accumulation_steps)"

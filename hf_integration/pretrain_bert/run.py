@@ -1,7 +1,8 @@
 """Pretraining end to end: check inputs, prepare the vocabulary and data, run every phase.
 
 Everything that can be wrong with the input (config values, data files, the vocabulary against
-``model.vocab_size``, a non-matching run directory) fails here before the first update.
+``model.vocab_size``, a non-matching run directory, too little text for a phase's global batch)
+fails here before the first write into the run directory.
 Phase ``k > 1`` starts from phase ``k - 1``'s saved weights with a fresh optimizer and its own
 warmup and decay. A re-run of the same config resumes: finished phases are skipped and the
 current one continues from its latest checkpoint.
@@ -18,12 +19,13 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import datasets
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
 
 from hf_integration.pretrain_bert.batches import MaskedBatches
 from hf_integration.pretrain_bert.checkpoint import check_run_dir, save_final, write_config
-from hf_integration.pretrain_bert.config import PretrainConfig
+from hf_integration.pretrain_bert.config import PhaseConfig, PretrainConfig
 from hf_integration.pretrain_bert.data import (
     check_vocab_matches,
     file_key,
@@ -35,6 +37,7 @@ from hf_integration.pretrain_bert.data import (
 from hf_integration.pretrain_bert.model import SparseMLM, load_bert, new_bert
 from hf_integration.pretrain_bert.tracking import trackers_for
 from hf_integration.pretrain_bert.train import train_phase
+from knee_nlp.errors import InvalidInputError
 from knee_nlp.outputs import check_writable_dir
 from knee_nlp.run_lock import locked
 
@@ -71,6 +74,41 @@ def _vocabulary(
         train_wordpiece(train_files, *settings, target)
     accelerator.wait_for_everyone()
     return target / "vocab.txt"
+
+
+def phase_data(
+    cfg: PretrainConfig,
+    accelerator: Accelerator,
+    tokenizer: Any,
+    phase: PhaseConfig,
+    train_files: list[Path],
+    validation_files: list[Path],
+) -> tuple[datasets.Dataset, datasets.Dataset, bool]:
+    """``(train blocks, validation blocks, train loaded from cache)`` of ``phase``, packed once into the
+    cache. ``InvalidInputError`` when the training data holds less than one global batch or the
+    validation data fewer sequences than processes (every process evaluates its share)."""
+    with accelerator.main_process_first():
+        train_blocks, cached = packed_blocks(
+            train_files, tokenizer, phase.max_seq_length, cache_root(cfg), cfg.data.num_proc
+        )
+        eval_blocks, _ = packed_blocks(
+            validation_files, tokenizer, phase.max_seq_length, cache_root(cfg), cfg.data.num_proc
+        )
+    processes = accelerator.num_processes
+    where = f"[{phase.name}] (max_seq_length {phase.max_seq_length})"
+    if len(train_blocks) < phase.global_batch_size(processes):
+        raise InvalidInputError(
+            f"{where}: data.train_files hold {len(train_blocks)} training sequences, fewer than one global "
+            f"batch of {phase.global_batch_size(processes)} (per_device_batch_size "
+            f"{phase.per_device_batch_size} x {processes} processes x gradient_accumulation_steps "
+            f"{phase.gradient_accumulation_steps}): give more text or a smaller batch"
+        )
+    if len(eval_blocks) < processes:
+        raise InvalidInputError(
+            f"{where}: data.validation_files hold {len(eval_blocks)} sequences, fewer than the {processes} "
+            "processes that each evaluate a share: give more validation text or a shorter max_seq_length"
+        )
+    return train_blocks, eval_blocks, cached
 
 
 def cache_root(cfg: PretrainConfig) -> Path:
@@ -110,8 +148,14 @@ def pretrain(cfg: PretrainConfig) -> Path:
     tokenizer = load_tokenizer(vocab, cfg.tokenizer.lowercase)
     check_vocab_matches(tokenizer, cfg.model["vocab_size"], cfg.tokenizer.pad_vocab_to_multiple_of)
     accelerator.wait_for_everyone()
+    data = {phase.name: phase_data(cfg, accelerator, tokenizer, phase, train_files, validation_files)
+            for phase in cfg.phases if not _finished(run_dir, phase)}  # sized before any phase trains
     with locked(run_dir) if accelerator.is_main_process else nullcontext():
-        return _pretrain(cfg, accelerator, vocab, tokenizer, state, train_files, validation_files)
+        return _pretrain(cfg, accelerator, vocab, tokenizer, state, data)
+
+
+def _finished(run_dir: Path, phase: PhaseConfig) -> bool:
+    return (run_dir / phase.name / "final" / "config.json").is_file()
 
 
 def _pretrain(
@@ -120,10 +164,10 @@ def _pretrain(
     vocab: Path,
     tokenizer: Any,
     state: str,
-    train_files: list[Path],
-    validation_files: list[Path],
+    data: dict[str, tuple[datasets.Dataset, datasets.Dataset, bool]],
 ) -> Path:
-    """:func:`pretrain` once every input is checked and ``run_dir`` is this run's alone."""
+    """:func:`pretrain` once every input is checked and ``run_dir`` is this run's alone; ``data``
+    holds each unfinished phase's :func:`phase_data`."""
     run_dir = Path(cfg.run_dir)
     config = cfg.to_dict()
     if accelerator.is_main_process:  # the first write into run_dir, after every input check
@@ -138,19 +182,12 @@ def _pretrain(
     accelerator.init_trackers(run_dir.name, config=_flat(config))
     weights: Path | None = None
     for index, phase in enumerate(cfg.phases):
-        phase_dir = run_dir / phase.name
-        final = phase_dir / "final"
-        if (final / "config.json").is_file():
+        final = run_dir / phase.name / "final"
+        if _finished(run_dir, phase):
             accelerator.print(f"[{phase.name}] already finished: {final}")
             weights = final
             continue
-        with accelerator.main_process_first():
-            train_blocks, cached = packed_blocks(
-                train_files, tokenizer, phase.max_seq_length, cache_root(cfg), cfg.data.num_proc
-            )
-            eval_blocks, _ = packed_blocks(
-                validation_files, tokenizer, phase.max_seq_length, cache_root(cfg), cfg.data.num_proc
-            )
+        train_blocks, eval_blocks, cached = data[phase.name]
         accelerator.print(
             f"[{phase.name}] {len(train_blocks)} training sequences of {phase.max_seq_length} tokens"
             f"{' (from cache)' if cached else ''}; global batch {phase.global_batch_size(accelerator.num_processes)} = "
@@ -163,7 +200,7 @@ def _pretrain(
             accelerator,
             cfg,
             phase,
-            phase_dir,
+            run_dir / phase.name,
             model,
             MaskedBatches(train_blocks, tokenizer, cfg.data.mlm_probability),
             MaskedBatches(eval_blocks, tokenizer, cfg.data.mlm_probability),

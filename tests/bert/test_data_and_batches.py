@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,6 +13,8 @@ import torch
 from hf_integration.pretrain_bert.batches import BatchOrder, MaskedBatches
 from hf_integration.pretrain_bert.config import PhaseConfig
 from hf_integration.pretrain_bert.data import load_tokenizer, packed_blocks
+from hf_integration.pretrain_bert.run import phase_data
+from knee_nlp.errors import InvalidInputError
 
 SEQ = 64
 
@@ -85,6 +89,19 @@ def test_resuming_at_a_position_continues_the_same_order() -> None:
 def test_dataset_smaller_than_a_global_batch() -> None:
     with pytest.raises(ValueError, match="fewer than one global batch of 64"):
         BatchOrder(50, 8, 2, 0, 4, seed=0)
+
+
+def test_validation_text_with_fewer_sequences_than_processes_is_refused(
+    tokenizer, prepared: dict[str, Path], wikitext: dict[str, Path], tmp_path: Path
+) -> None:
+    one_block = tmp_path / "one-block.txt"
+    one_block.write_text(" ".join(["the cat sat on the mat ."] * 12) + "\n")
+    cfg = SimpleNamespace(data=SimpleNamespace(cache_dir=str(prepared["cache"]), num_proc=1))
+    two_processes = SimpleNamespace(num_processes=2, main_process_first=contextlib.nullcontext)
+    phase = PhaseConfig(name="phase2", max_seq_length=SEQ, per_device_batch_size=2, total_steps=2, peak_lr=1e-3)
+    with pytest.raises(InvalidInputError, match=r"\[phase2\] \(max_seq_length 64\): data.validation_files "
+                       r"hold 1 sequences, fewer than the 2 processes"):
+        phase_data(cfg, two_processes, tokenizer, phase, [wikitext["valid"]], [one_block])
 
 
 def test_masking_follows_bert_and_eval_masks_are_fixed(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from transformers import get_linear_schedule_with_warmup, get_wsd_schedule
 
 from knee_nlp import KneeLR, KneeSchedule
+from knee_nlp.torch_scheduler import KneeScheduleChangedWarning
 
 
 def make_optimizer(*group_lrs: float) -> torch.optim.Optimizer:
@@ -103,6 +105,32 @@ def test_load_state_dict_sets_optimizer_lr_even_without_optimizer_state() -> Non
     fresh.load_state_dict(scheduler.state_dict())
     assert fresh_optimizer.param_groups[0]["lr"] == pytest.approx(0.6)
     assert fresh.get_last_lr() == pytest.approx([0.6])
+
+
+def test_resume_with_another_budget_follows_the_new_schedule_and_warns() -> None:
+    """Extending a run (a larger total_steps on resume) must not keep the old budget's decay to 0."""
+    optimizer = make_optimizer(1.0)
+    scheduler = KneeLR(optimizer, total_steps=20, explore_steps=10)
+    run(optimizer, scheduler, 15)
+    assert scheduler.get_last_lr() == pytest.approx([0.5])
+    extended_optimizer = make_optimizer(1.0)
+    extended = KneeLR(extended_optimizer, total_steps=40, explore_steps=25)
+    with pytest.warns(KneeScheduleChangedWarning, match=r"total_steps=20.*total_steps=40.*step 15 \(LR factor 0.5 -> 1\)"):
+        extended.load_state_dict(scheduler.state_dict())
+    assert extended.last_epoch == 15 and extended_optimizer.param_groups[0]["lr"] == 1.0
+    reference_optimizer = make_optimizer(1.0)
+    reference = run(reference_optimizer, KneeLR(reference_optimizer, total_steps=40, explore_steps=25), 40)
+    assert run(extended_optimizer, extended, 25) == reference[15:]
+    assert extended.state_dict()["schedule"]["total_steps"] == 40
+
+
+def test_resume_with_the_same_settings_does_not_warn() -> None:
+    optimizer = make_optimizer(1.0)
+    scheduler = KneeLR(optimizer, total_steps=20, explore_ratio=0.5)
+    run(optimizer, scheduler, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KneeLR(make_optimizer(1.0), total_steps=20, explore_steps=10).load_state_dict(scheduler.state_dict())
 
 
 def test_state_dict_pickles() -> None:

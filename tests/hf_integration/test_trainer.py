@@ -4,6 +4,7 @@ the core Knee value, with gradient accumulation, epochs or max_steps, bf16, skip
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -12,6 +13,7 @@ import torch
 from transformers import TrainerCallback
 from transformers.optimization import _get_cosine_schedule_with_warmup_lr_lambda
 
+import hf_integration.trainer
 from hf_integration import KneeTrainer, get_knee_schedule_with_warmup
 from knee_nlp import KneeLR
 from knee_nlp.schedule import KneeSchedule
@@ -100,6 +102,26 @@ def test_resume_from_a_mid_explore_checkpoint_continues_the_trajectory(
     assert continued == expected
     schedule = expected_schedule(resumed)
     assert list(continued.values()) == pytest.approx([schedule(step - 1) for step in continued], rel=1e-12)
+
+
+@pytest.mark.slow
+def test_resume_with_a_larger_max_steps_follows_the_new_schedule(
+    tiny_mlm: ModuleType, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Extending a run: the resumed steps follow the 40-step schedule (not the checkpoint's 20-step
+    decay to 0), and a logged warning names both schedules."""
+    short = dict(warmup_steps=2, explore_ratio=0.5, max_steps=20, save_strategy="steps", save_steps=10)
+    tiny_mlm.build_trainer(shared_data, tiny_mlm.training_args(tmp_path / "a", **short)).train()
+    extended = tiny_mlm.build_trainer(shared_data, tiny_mlm.training_args(tmp_path / "b", **{**short, "max_steps": 40}))
+    logged: list[str] = []
+    monkeypatch.setattr(hf_integration.trainer.logger, "warning", logged.append)
+    extended.train(resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-10"))
+    assert len(logged) == 1 and re.search(r"total_steps=20.*total_steps=40.*from step 10 \(LR factor 1 -> 1\)", logged[0])
+    schedule = expected_schedule(extended)
+    assert schedule.total_steps == 40
+    resumed = {step: lr for step, lr in tiny_mlm.logged_lrs(extended).items() if step > 10}
+    assert list(resumed) == list(range(11, 41))
+    assert list(resumed.values()) == pytest.approx([schedule(step - 1) for step in resumed], rel=1e-12, abs=1e-18)
 
 
 def test_resume_with_a_knee_lr_passed_in_optimizers_continues_the_trajectory(

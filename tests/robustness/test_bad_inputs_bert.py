@@ -154,3 +154,16 @@ def test_the_real_run_refuses_what_check_refuses_before_writing(case: str, overr
     real = run(main, _argv(files, *argv, check=False)).clean_error(fragment)
     assert check == real
     assert sorted(str(path) for path in files["root"].rglob("*")) == before
+
+
+def test_too_little_text_for_a_later_phase_fails_before_the_first_phase(tmp_path: Path, run: Callable) -> None:
+    """Phase 2's global batch is checked with phase 1's before anything trains or is written."""
+    (tmp_path / "train.txt").write_text("the cat sat on the mat .\n" * 3000)  # ~47 sequences of 512
+    (tmp_path / "valid.txt").write_text("a dog ran in the park .\n" * 400)
+    argv = ["--config", "tiny", f"data.train_files=[{tmp_path / 'train.txt'}]",
+            f"data.validation_files=[{tmp_path / 'valid.txt'}]", f"run_dir={tmp_path / 'run'}",
+            f"data.cache_dir={tmp_path / 'cache'}", "model.vocab_size=27", "phases.1.per_device_batch_size=64",
+            "logging.trackers=[]"]
+    run(main, argv).clean_error("[phase2] (max_seq_length 512)", "data.train_files hold",
+                                "fewer than one global batch of 64")
+    assert not (tmp_path / "run").exists()

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from transformers import HfArgumentParser, Trainer
+from transformers import HfArgumentParser, Trainer, TrainingArguments
 
-from hf_integration import KneeSeq2SeqTrainingArguments, KneeTrainer, KneeTrainingArguments
+from hf_integration import KneeSeq2SeqTrainingArguments, KneeTrainer, KneeTrainingArguments, KneeTrainingArgumentsMixin
 from hf_integration.trainer import KneeTrainerMixin
 
 BASE = {"output_dir": "unused-output", "use_cpu": True, "report_to": "none"}
@@ -70,6 +70,7 @@ BAD_ARGUMENTS: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ("budget too short for warmup + explore", lambda: _args(max_steps=10, warmup_steps=8, explore_ratio=0.5),
      ("warmup_steps + explore_steps", "8 + 5 = 13")),
     ("fractional warmup + explore > 1", lambda: _args(warmup_steps=0.6, explore_ratio=0.5), ("warmup_steps + explore_ratio", "0.6 + 0.5")),
+    ("fractional warmup + default explore > 1", lambda: _args(warmup_steps=0.6), ("explore_ratio (default 0.5)", "0.6 + 0.5")),
     ("warmup_steps -1", lambda: _args(warmup_steps=-1), ("warmup_steps", "-1")),
     ("learning_rate 0", lambda: _args(learning_rate=0.0), ("learning_rate", "got 0.0")),
     ("learning_rate negative", lambda: _args(learning_rate=-1e-4), ("learning_rate", "got -0.0001")),
@@ -151,3 +152,8 @@ def test_a_budget_that_cannot_hold_warmup_and_explore_fails_in_create_scheduler(
 def test_the_mixin_after_the_trainer_is_refused() -> None:
     with pytest.raises(TypeError, match="list KneeTrainerMixin before the Trainer class"):
         type("Wrong", (Trainer, KneeTrainerMixin), {})
+
+
+def test_the_arguments_mixin_after_training_arguments_is_refused() -> None:
+    with pytest.raises(TypeError, match="list KneeTrainingArgumentsMixin before the TrainingArguments class"):
+        type("Wrong", (TrainingArguments, KneeTrainingArgumentsMixin), {})
