@@ -5,11 +5,14 @@ full pickles (they hold the training ``argparse.Namespace``, optimizer history a
 states), so ``fairseq-train`` resume, ``--restore-file`` and ``fairseq-generate`` all stop with
 ``UnpicklingError: Weights only load failed ... Unsupported global: GLOBAL argparse.Namespace``.
 
-:func:`install` wraps :func:`fairseq.checkpoint_utils.load_checkpoint_to_cpu` (the loader behind
-resume, generate and ``from_pretrained``) so that, during that call only, ``torch.load`` defaults
-to ``weights_only=False`` as it did before torch 2.6. Every other ``torch.load`` keeps torch's
-default, and no environment variable is set. Importing :mod:`fairseq_plugin` (``--user-dir``, or
-the ``knee-fairseq-*`` commands) installs it. As with any pickle, load only checkpoints you trust.
+:func:`install` wraps the two places where fairseq unpickles a checkpoint:
+:func:`fairseq.checkpoint_utils.load_checkpoint_to_cpu` (the loader behind resume, generate and
+``from_pretrained``) and ``fairseq.distributed.utils._broadcast_object_slow`` (how ranks > 0 receive
+the checkpoint state rank 0 loaded, on a multi-process resume), so that, during those calls only,
+``torch.load`` defaults to ``weights_only=False`` as it did before torch 2.6. Every other
+``torch.load`` keeps torch's default, and no environment variable is set. Importing
+:mod:`fairseq_plugin` (``--user-dir``, or the ``knee-fairseq-*`` commands) installs it. As with any
+pickle, load only checkpoints you trust.
 
 >>> from fairseq import checkpoint_utils
 >>> install()
@@ -47,22 +50,28 @@ def _full_pickle_load() -> Iterator[None]:
 
 
 def is_installed(loader: Callable[..., Any]) -> bool:
-    """Whether ``loader`` is fairseq's checkpoint loader already wrapped by :func:`install`."""
+    """Whether ``loader`` (a fairseq function) is already wrapped by :func:`install`."""
     return getattr(loader, _MARKER, False)
 
 
 def install() -> None:
-    """Wrap fairseq's checkpoint loader once (idempotent)."""
+    """Wrap fairseq's checkpoint loader and rank-to-rank object broadcast once (idempotent)."""
     from fairseq import checkpoint_utils
+    from fairseq.distributed import utils as distributed_utils
 
-    original = checkpoint_utils.load_checkpoint_to_cpu
+    _wrap(checkpoint_utils, "load_checkpoint_to_cpu")
+    _wrap(distributed_utils, "_broadcast_object_slow")
+
+
+def _wrap(module: Any, name: str) -> None:
+    original = getattr(module, name)
     if is_installed(original):
         return
 
     @functools.wraps(original)
-    def load_checkpoint_to_cpu(*args: Any, **kwargs: Any) -> Any:
+    def full_pickle(*args: Any, **kwargs: Any) -> Any:
         with _full_pickle_load():
             return original(*args, **kwargs)
 
-    setattr(load_checkpoint_to_cpu, _MARKER, True)
-    checkpoint_utils.load_checkpoint_to_cpu = load_checkpoint_to_cpu
+    setattr(full_pickle, _MARKER, True)
+    setattr(module, name, full_pickle)

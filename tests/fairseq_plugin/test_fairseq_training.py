@@ -78,17 +78,22 @@ def test_update_freq_two_steps_the_schedule_once_per_optimizer_update(fairseq_to
 RANK_LAUNCHER = RANK_LOGGING + "from fairseq_plugin.cli import train; train(sys.argv[1:])"
 
 
-def test_two_process_ddp_ranks_use_the_same_lr(fairseq_tools, tmp_path):
+def test_two_process_ddp_ranks_use_the_same_lr_also_after_a_resume(fairseq_tools, tmp_path):
+    """Stopped at update 6 and resumed (rank 0 loads the checkpoint and broadcasts it to rank 1,
+    a full pickle under torch's weights-only default): both ranks log the whole schedule."""
     schedule = KneeSchedule(peak_lr=PEAK, total_steps=10, warmup_steps=2, explore_steps=4)
     args = [
         *fairseq_tools.train_args, "--lr", PEAK, "--lr-scheduler", "knee", "--warmup-updates", 2,
-        "--explore-updates", 4, "--max-update", 10, "--save-dir", tmp_path, *two_cpu_ranks(),
+        "--explore-updates", 4, "--total-num-update", 10, "--save-dir", tmp_path,
     ]
-    ranks = fairseq_tools.run_ranks(RANK_LAUNCHER, args)
-    for rank in ranks:
+    first = fairseq_tools.run_ranks(RANK_LAUNCHER, [*args, "--max-update", 6, *two_cpu_ranks()])
+    resumed = fairseq_tools.run_ranks(RANK_LAUNCHER, [*args, "--max-update", 10, *two_cpu_ranks()])
+    for rank in [*first, *resumed]:
         assert rank.returncode == 0, rank.output[-3000:]
-    assert ranks[0].lrs() == ranks[1].lrs() == logged(schedule, range(1, 11))
-    assert "distributed init (rank 1)" in ranks[1].output
+    for rank in (0, 1):
+        assert first[rank].lrs() | resumed[rank].lrs() == logged(schedule, range(1, 11))
+        assert [int(r["num_updates"]) for r in resumed[rank].updates] == list(range(7, 11))
+    assert "distributed init (rank 1)" in first[1].output
 
 
 def test_explore_zero_equals_polynomial_decay_in_training(fairseq_tools, tmp_path):
