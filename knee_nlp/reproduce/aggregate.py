@@ -13,11 +13,13 @@ Example::
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import defaultdict
 from typing import Any
 
+from knee_nlp.errors import InvalidInputError
 from knee_nlp.reproduce.config import BASELINE_SCHEDULE, SCHEDULES, knee_schedule
 
 
@@ -57,6 +59,15 @@ def _final(points: list[list[float]]) -> float | None:
     return points[-1][1] if points else None
 
 
+def _check_same_schedule(budget: str, schedule: str, runs: list[dict[str, Any]]) -> None:
+    """The seeds of one row must share their LR schedule settings (else their mean means nothing)."""
+    settings = {json.dumps(run["lr_scheduler"], sort_keys=True): run["seed"] for run in runs}
+    if len(settings) > 1:
+        listed = "; ".join(f"seed {seed}: {setting}" for setting, seed in settings.items())
+        raise InvalidInputError(f"the {schedule}-{budget} runs differ in their lr_scheduler settings "
+                                f"({listed}): they cannot be averaged into one row")
+
+
 def aggregate(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """Table rows keyed by ``(budget, schedule)``; see the module docstring for the columns."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -64,6 +75,7 @@ def aggregate(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
         groups[(result["budget"], result["schedule"])].append(result)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for (budget, schedule), runs in sorted(groups.items()):
+        _check_same_schedule(budget, schedule, runs)
         valid_loss = [v for v in (_final(r["curves"]["valid_loss"]) for r in runs) if v is not None]
         valid_bleu = [v for v in (_final(r["curves"]["valid_bleu"]) for r in runs) if v is not None]
         rows[(budget, schedule)] = {

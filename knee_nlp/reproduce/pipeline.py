@@ -27,7 +27,7 @@ from knee_nlp.reproduce.config import (SCHEDULES, ConfigError, ExperimentSpec, R
                                        knee_schedule, load_experiment, load_run_config)
 from knee_nlp.reproduce.datasets import DataSource, data_origin, resolve_data
 from knee_nlp.reproduce.epochs import count_epoch_updates
-from knee_nlp.reproduce.explore import ExploreChoice, with_explore
+from knee_nlp.reproduce.explore import TUNED_SCHEDULE, ExploreChoice, with_explore
 from knee_nlp.reproduce.layout import MANIFEST, read_state, run_directory
 from knee_nlp.reproduce.report import write_report
 from knee_nlp.reproduce.runner import RunPlan, execute, run_name
@@ -112,6 +112,30 @@ def _check_manifest(run_dir: Path, record: dict, *, write: bool = True) -> None:
         write_text_atomic(path, json.dumps({**previous, **record}, indent=2) + "\n")
 
 
+def _check_tuned_explore(run_dir: Path, runs: list[RunConfig], choice: ExploreChoice | None) -> None:
+    """Refuse tuned-knee runs whose explore setting differs from the run dir's earlier ones (they
+    would be averaged into one row); record it in ``reproduce.json`` with how it was chosen."""
+    knee = next((run for run in runs if run.schedule == TUNED_SCHEDULE), None)
+    if knee is None:
+        return
+    setting = {key: knee.lr_scheduler[key] for key in ("explore_ratio", "explore_updates")
+               if knee.lr_scheduler.get(key) is not None}
+    chosen_by = choice.chosen_by if choice else "the experiment's config"
+    path = run_dir / MANIFEST
+    previous = (read_state(path) if path.is_file() else {}).get("tuned_explore")
+    if previous is None:
+        _check_manifest(run_dir, {"tuned_explore": {**setting, "chosen_by": chosen_by}})
+        return
+    earlier = {key: value for key, value in previous.items() if key != "chosen_by"}
+    if earlier != setting:
+        flag = (f"--explore-ratio {earlier['explore_ratio']}" if "explore_ratio" in earlier
+                else "the same explore setting")
+        raise ReproduceError(
+            f"{run_dir} holds '{TUNED_SCHEDULE}' runs with {earlier} (chosen by {previous.get('chosen_by')}); "
+            f"this command would train {setting} (chosen by {chosen_by}), and the report would average "
+            f"both: pass {flag}, or choose another --run-dir")
+
+
 def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...], run_dir: Path,
               data: DataSource, gpus: int, precision: str, cpu: bool) -> list[RunPlan]:
     """One :class:`RunPlan` per run x seed, with the budget counted in fairseq updates."""
@@ -172,8 +196,7 @@ def reproduce(request: Request) -> Path:
 def _reproduce_in(run_dir: Path, spec: ExperimentSpec, runs: list[RunConfig],
                   seeds: tuple[int, ...], cpu: bool, request: Request) -> None:
     _check_manifest(run_dir, {"experiment": spec.name, "preset": request.preset})
-    if request.explore is not None:  # the tuned knee's explore fraction and how it was chosen
-        _check_manifest(run_dir, {"tuned_explore": request.explore.to_json()})
+    _check_tuned_explore(run_dir, runs, request.explore)
     origin = {"data_origin": data_origin(spec, request.data_dir)}
     _check_manifest(run_dir, origin, write=False)  # other data is refused before data/ is rewritten
     data = resolve_data(spec, run_dir / "data", request.data_dir, runs[0].data, request.preset,

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from knee_nlp.errors import InvalidInputError
 from knee_nlp.reproduce.aggregate import aggregate, lr_max_relative_error
 from knee_nlp.schedule import KneeSchedule
 
@@ -73,3 +74,11 @@ def test_without_a_baseline_run_there_is_no_delta() -> None:
 def test_lr_check_detects_a_logged_lr_off_the_core_schedule() -> None:
     bad = _result("knee", 1, 20.0, [5.0], [5], _knee_lrs(scale=1.01))
     assert lr_max_relative_error(bad) == pytest.approx(0.01 * 0.75, rel=1e-6)  # lr(70) = 0.75 peak
+
+
+def test_seeds_trained_with_other_schedule_settings_are_not_averaged() -> None:
+    other = _result("knee", 2, 30.0, [3.0], [30.0])
+    other["lr_scheduler"] = {**KNEE, "explore_ratio": 0.3}
+    with pytest.raises(InvalidInputError, match=r"the knee-4ep runs differ in their lr_scheduler settings .*"
+                       r"seed 1: .*0\.5.*seed 2: .*0\.3"):
+        aggregate([_result("knee", 1, 30.0, [3.0], [30.0]), other])

@@ -62,3 +62,23 @@ def test_cli_refuses_a_bad_choice_before_anything_runs(tmp_path: Path, capsys) -
     assert status == 2
     assert "--explore-from: no file" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_dir_keeps_one_tuned_explore(tmp_path: Path) -> None:
+    """Tuned-knee seeds with another explore fraction would be averaged into one row: refused;
+    the same fraction from a recommendation file is the same setting."""
+    argv = ["reproduce", "iwslt14", "--preset", "tiny", "--schedules", "knee", "--run-dir",
+            str(tmp_path / "run"), "--dry-run"]
+    assert main([*argv, "--explore-ratio", "0.3"]) == 0
+    recorded = json.loads((tmp_path / "run" / "reproduce.json").read_text())["tuned_explore"]
+    assert recorded == {"explore_ratio": 0.3, "chosen_by": "--explore-ratio"}
+    with pytest.raises(SystemExit) as refused:
+        main([*argv, "--seeds", "2"])  # the config's 0.6
+    assert refused.value.code == 2
+    assert ("holds 'knee' runs with {'explore_ratio': 0.3} (chosen by --explore-ratio); this command would "
+            "train {'explore_ratio': 0.6} (chosen by the experiment's config)") in str(refused.value)
+    assert "pass --explore-ratio 0.3, or choose another --run-dir" in str(refused.value)
+    (tmp_path / "recommended.json").write_text(json.dumps({"explore_ratio": 0.3, "chosen_on": "validation"}))
+    assert main([*argv, "--explore-from", str(tmp_path / "recommended.json")]) == 0
+    assert main(["reproduce", "iwslt14", "--preset", "tiny", "--schedules", "inverse_sqrt", "--run-dir",
+                 str(tmp_path / "run"), "--dry-run"]) == 0  # no knee run: nothing to compare
