@@ -61,7 +61,7 @@ _EXPERIMENT_KEYS = {"experiment", "title", "source_lang", "target_lang", "data",
 _DATA_KEYS = {"search_dirs", "prepare"}
 _DATA_OPTIONAL = {"synthetic_fallback", "prepare_recipe"}
 _DATA_LIMITS = ("max_train_pairs", "max_valid_pairs", "max_test_pairs")
-_BUDGET = re.compile(r"(\d+(?:\.\d+)?)ep")
+_BUDGET = re.compile(r"([1-9]\d*)ep")
 
 
 class ConfigError(UserError, ValueError):
@@ -136,13 +136,13 @@ def load_schedule_table(config_dir: Path | None = None) -> dict[str, dict[str, A
 SCHEDULES = {name: block["lr_scheduler"]["name"] for name, block in load_schedule_table().items()}
 
 
-def budget_epochs(budget: str) -> int | float:
-    """``"50ep"`` -> 50.0; ``ConfigError`` for another form."""
+def budget_epochs(budget: str) -> int:
+    """``"50ep"`` -> 50; ``ConfigError`` for another form. Whole epochs only: fairseq's
+    ``--max-epoch`` and the average of the last epochs' checkpoints count whole epochs."""
     match = _BUDGET.fullmatch(str(budget))
     if not match:
-        raise ConfigError(f"budget {budget!r} must be '<epochs>ep', e.g. '50ep'")
-    epochs = float(match.group(1))
-    return int(epochs) if epochs.is_integer() else epochs
+        raise ConfigError(f"budget {budget!r} must be '<whole epochs>ep' (an integer >= 1), e.g. '50ep'")
+    return int(match.group(1))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ BASE = {
 EXPERIMENT = {
     "experiment": "toy", "title": "Toy", "source_lang": "de", "target_lang": "en",
     "data": {"search_dirs": ["toy"], "prepare": "nothing to prepare"},
-    "budgets": {"small": ["4ep", "2.5ep"]},
+    "budgets": {"small": ["4ep", "2ep"]},
     "defaults": {"small": {"schedules": ["knee"], "budgets": ["4ep"], "seeds": [1]}},
     "paper": {"source": "none", "note": "none", "bleu": None},
 }
@@ -40,9 +40,9 @@ def test_base_block_and_budget_resolve_to_one_run(tmp_path: Path) -> None:
     spec = load_experiment("toy", _write(tmp_path))
     assert spec.presets == ("small",)
     assert sorted(spec.available("small")) == sorted((s, b) for s in SCHEDULES
-                                                     for b in ("4ep", "2.5ep"))
-    knee = load_run_config(spec, "small", "knee", "2.5ep")
-    assert (knee.schedule, knee.budget, knee.epochs) == ("knee", "2.5ep", 2.5)
+                                                     for b in ("4ep", "2ep"))
+    knee = load_run_config(spec, "small", "knee", "2ep")
+    assert (knee.schedule, knee.budget, knee.epochs) == ("knee", "2ep", 2)
     # name first, then the base's keys, then the block's own
     assert list(knee.lr_scheduler.items()) == [
         ("name", "knee"), ("warmup_updates", 10), ("warmup_init_lr", 0.0),
@@ -55,7 +55,7 @@ def test_base_block_and_budget_resolve_to_one_run(tmp_path: Path) -> None:
                                    "power": 1.0, "end_learning_rate": 0.0}
     # the full resolved config is printable as one stand-alone run file
     printed = yaml.safe_load(knee.to_yaml())
-    assert printed["lr_scheduler"] == knee.lr_scheduler and printed["epochs"] == 2.5
+    assert printed["lr_scheduler"] == knee.lr_scheduler and printed["epochs"] == 2
     assert printed["evaluate"] == {"average_last_epochs": 2, "generate": {"beam": 5}}
     assert str(tmp_path / "toy/small.yaml") in knee.source and "schedules.yaml" in knee.source
 
@@ -89,7 +89,10 @@ def test_experiment_blocks_replace_shared_ones_and_may_set_train_keys(tmp_path: 
                                            "train": {"max_tokens": 0}}}},
      r"experiment.yaml \(schedules.knee\): train.max_tokens must be an integer >= 1"),
     ("experiment", {"budgets": {"small": ["4 epochs"]}},
-     r"experiment.yaml: budgets.small: budget '4 epochs' must be '<epochs>ep'"),
+     r"experiment.yaml: budgets.small: budget '4 epochs' must be '<whole epochs>ep'"),
+    ("experiment", {"budgets": {"small": ["2.5ep"]}},
+     r"experiment.yaml: budgets.small: budget '2.5ep' must be '<whole epochs>ep' \(an integer >= 1\)"),
+    ("experiment", {"budgets": {"small": ["0ep"]}}, r"budget '0ep' must be '<whole epochs>ep'"),
     ("experiment", {"data": {"search_dirs": [], "prepare": "x", "mirror": "y"}},
      r"experiment.yaml: data must have .*unknown \['mirror'\]"),
     ("experiment", {"defaults": {"tiny": EXPERIMENT["defaults"]["small"]}},

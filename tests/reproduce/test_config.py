@@ -98,7 +98,7 @@ def test_config_of_another_experiment_is_rejected(tmp_path: Path) -> None:
     ("iwslt14/tiny.yaml", {"surprise": 1}, r"unknown \['surprise'\]"),
     ("schedules.yaml", {"knee__surprise": 1}, r"schedules.yaml: knee must have .*unknown \['surprise'\]"),
     ("iwslt14/experiment.yaml", {"budgets__tiny": ["50ep", "40 epochs"]},
-     r"budgets.tiny: budget '40 epochs' must be '<epochs>ep'"),
+     r"budgets.tiny: budget '40 epochs' must be '<whole epochs>ep'"),
 ])
 def test_bad_values_fail_naming_the_file_and_key(tmp_path: Path, edited: str, changes: dict,
                                                  message: str) -> None:

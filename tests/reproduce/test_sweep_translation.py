@@ -30,7 +30,7 @@ def _text_dir(root: Path) -> Path:
 
 
 def test_full_budget_is_the_largest() -> None:
-    assert full_budget(("5ep", "3ep")) == "5ep" and full_budget(("30ep", "50ep", "2.5ep")) == "50ep"
+    assert full_budget(("5ep", "3ep")) == "5ep" and full_budget(("30ep", "50ep", "2ep")) == "50ep"
 
 
 def test_cli_rejects_bad_input_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
