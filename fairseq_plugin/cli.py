@@ -4,8 +4,9 @@ Zero-configuration wrappers around fairseq's own commands: they take exactly the
 arguments, and before handing over they register ``--lr-scheduler knee``, make checkpoint loading
 work under torch >= 2.6 (:mod:`fairseq_plugin.checkpoint_compat`) and pass this plugin as
 ``--user-dir`` (``common.user_dir`` for Hydra) unless one is given, so processes that fairseq
-spawns for multi-GPU training load it too. ``knee-fairseq-train`` also checks the ``knee``
-settings before loading any data and exits with ``error: ...`` (status 2) when they are invalid.
+spawns for multi-GPU training load it too. ``knee-fairseq-train`` and ``knee-fairseq-hydra-train``
+also check the ``knee`` settings before loading any data and exit with ``error: ...`` (status 2)
+when they are invalid.
 
 Example::
 
@@ -16,11 +17,14 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from fairseq_plugin.knee_scheduler import KneeConfigError, schedule_from_config
+from knee_nlp.fairseq_options import FAIRSEQ_FLAGS
 from knee_nlp.plugin_dir import fairseq_user_dir
 
 PLUGIN_DIR = str(fairseq_user_dir())
@@ -54,6 +58,33 @@ def check_knee_arguments(argv: Sequence[str]) -> None:
         schedule_from_config(convert_namespace_to_omegaconf(args).lr_scheduler)
 
 
+def _hydra_key(flag: str) -> str:
+    """A ``knee`` flag's Hydra key: ``--explore-ratio`` -> ``lr_scheduler.explore_ratio``."""
+    key = flag.removeprefix("--").replace("-", "_")
+    return f"optimization.{key}" if key in ("lr", "max_update") else f"lr_scheduler.{key}"
+
+
+def check_knee_config(cfg: Any) -> None:
+    """Raise :class:`KneeConfigError`, in Hydra keys, for a bad ``knee`` section of a config as
+    Hydra composed it (``cfg`` is not changed)."""
+    from fairseq.dataclass.initialize import add_defaults
+
+    if (cfg.get("lr_scheduler") or {}).get("_name") != "knee":
+        return
+    full = copy.deepcopy(cfg)
+    add_defaults(full)  # the dataclass defaults, as fairseq adds them before training
+    try:
+        schedule_from_config(full.lr_scheduler)
+    except KneeConfigError as error:
+        flags = [*FAIRSEQ_FLAGS.values(), "--max-update"]
+        raise error.renamed({flag: _hydra_key(flag) for flag in flags}) from None
+
+
+def _exit_for_bad_knee(prog: str, error: KneeConfigError) -> NoReturn:
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
 def _release_root_logger() -> None:
     """Drop the root handlers that importing fairseq installs as a side effect (entry points only).
 
@@ -84,17 +115,29 @@ def train(argv: Sequence[str] | None = None) -> None:
     try:
         check_knee_arguments(argv)
     except KneeConfigError as error:
-        print(f"knee-fairseq-train: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _exit_for_bad_knee("knee-fairseq-train", error)
     _run("knee-fairseq-train", argv, cli_main)
 
 
 def hydra_train(argv: Sequence[str] | None = None) -> None:
-    """``fairseq-hydra-train`` with the plugin loaded; same arguments (``--config-dir``, ...)."""
-    _release_root_logger()
-    from fairseq_cli.hydra_train import cli_main
+    """``fairseq-hydra-train`` with the plugin loaded; same arguments (``--config-dir``, ...).
 
-    _run("knee-fairseq-hydra-train", with_hydra_user_dir(_command_line(argv)), cli_main)
+    The composed config's ``knee`` section is checked before any data or model is loaded.
+    """
+    _release_root_logger()
+    from fairseq_cli import hydra_train as fairseq_hydra_train
+
+    train_from_config = fairseq_hydra_train._hydra_main
+
+    def checked(cfg: Any, **kwargs: Any) -> float:
+        try:
+            check_knee_config(cfg)
+        except KneeConfigError as error:
+            _exit_for_bad_knee("knee-fairseq-hydra-train", error)
+        return train_from_config(cfg, **kwargs)
+
+    fairseq_hydra_train._hydra_main = checked
+    _run("knee-fairseq-hydra-train", with_hydra_user_dir(_command_line(argv)), fairseq_hydra_train.cli_main)
 
 
 def generate(argv: Sequence[str] | None = None) -> None:

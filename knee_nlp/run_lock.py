@@ -41,6 +41,12 @@ LOCK_NAME = ".lock"
 _HOLDER_WAIT_S = 1.0
 
 
+def holds_other_files(directory: Path) -> bool:
+    """Whether ``directory`` exists and holds anything besides its lock file (a folder that this
+    project's commands did not start, when it also lacks their manifest)."""
+    return directory.is_dir() and any(path.name != LOCK_NAME for path in directory.iterdir())
+
+
 class DirectoryLockError(UserError, OSError):
     """The directory is in use by another process (``holder`` says which), or its lock file
     cannot be created (``holder`` is None)."""

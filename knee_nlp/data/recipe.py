@@ -27,7 +27,7 @@ from knee_nlp.data.clean import clean_pairs
 from knee_nlp.atomic import atomic_file
 from knee_nlp.data.parallel import count_lines, map_lines, read_lines, write_columns, write_lines
 from knee_nlp.data.steps import Steps
-from knee_nlp.run_lock import LOCK_NAME, acquire, held, release
+from knee_nlp.run_lock import LOCK_NAME, acquire, held, holds_other_files, release
 from knee_nlp.state_files import read_json
 
 MANIFEST_NAME = "prep.json"
@@ -89,7 +89,7 @@ def _replaces(output_dir: Path, request: dict[str, Any], overwrite: bool) -> boo
     ``FileExistsError`` for one it may not replace and for files not made by a recipe."""
     manifest = output_dir / MANIFEST_NAME
     if not manifest.is_file():
-        if output_dir.exists() and any(p.name != LOCK_NAME for p in output_dir.iterdir()):
+        if holds_other_files(output_dir):
             raise FileExistsError(f"{output_dir} is not empty and has no {MANIFEST_NAME} (it was "
                                   "not made by knee-nlp data); choose another --output-dir")
         return False

@@ -31,7 +31,7 @@ from knee_nlp.reproduce.explore import TUNED_SCHEDULE, ExploreChoice, with_explo
 from knee_nlp.reproduce.layout import MANIFEST, read_state, run_directory
 from knee_nlp.reproduce.report import write_report
 from knee_nlp.reproduce.runner import RunPlan, execute, run_name
-from knee_nlp.run_lock import locked
+from knee_nlp.run_lock import holds_other_files, locked
 
 class ReproduceError(UserError, ValueError):
     """A reproduce request that cannot run as asked (devices, run dir, budgets)."""
@@ -101,6 +101,10 @@ def select_runs(spec: ExperimentSpec, request: Request) -> list[RunConfig]:
 def _check_manifest(run_dir: Path, record: dict, *, write: bool = True) -> None:
     """Refuse a run dir made for another setup; record this one in ``reproduce.json`` (if ``write``)."""
     path = run_dir / MANIFEST
+    if not path.is_file() and holds_other_files(run_dir):
+        raise ReproduceError(f"--run-dir {run_dir} exists, is not empty and has no {MANIFEST}: not a "
+                             "knee-nlp reproduce run directory (its files would be overwritten); "
+                             "choose another --run-dir")
     previous = read_state(path) if path.is_file() else {}
     changed = sorted(k for k in record if k in previous and previous[k] != record[k])
     if changed:

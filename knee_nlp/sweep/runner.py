@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from knee_nlp.atomic import write_text_atomic
-from knee_nlp.run_lock import LOCK_NAME, DirectoryLockError, locked
+from knee_nlp.run_lock import DirectoryLockError, holds_other_files, locked
 from knee_nlp.state_files import read_json
 from knee_nlp.sweep.backend import Backend, SharpnessSettings
 from knee_nlp.sweep.report import write_report
@@ -65,7 +65,7 @@ def open_sweep(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings) 
                 f"(use a new --sweep-dir, or the original settings):\n  " + "\n  ".join(changes)
             )
         return manifest
-    if sweep_dir.exists() and any(p.name != LOCK_NAME for p in sweep_dir.iterdir()):
+    if holds_other_files(sweep_dir):
         raise ValueError(f"--sweep-dir {sweep_dir} exists, is not empty and has no {MANIFEST}: not a sweep directory")
     manifest = {
         "settings": settings,

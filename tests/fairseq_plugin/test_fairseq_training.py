@@ -147,6 +147,18 @@ def test_hydra_train_with_the_example_yaml(fairseq_tools, tmp_path):
     assert run.lrs() == logged(schedule, range(1, 13))
 
 
+def test_hydra_bad_knee_setting_fails_before_loading_data_naming_the_key(fairseq_tools, tmp_path):
+    run = fairseq_tools.run("knee-fairseq-hydra-train", [
+        "--config-dir", REPO_ROOT / "configs" / "fairseq", "--config-name", "iwslt14_knee",
+        *tiny_hydra_overrides(fairseq_tools.data, tmp_path / "ckpt", max_update=12),
+        "lr_scheduler.explore_ratio=1.5",
+    ], cwd=tmp_path)
+    assert run.returncode == 2, run.output[-3000:]
+    assert ("knee-fairseq-hydra-train: error: --lr-scheduler knee: lr_scheduler.explore_ratio must be"
+            in run.output), run.output[-3000:]
+    assert "Traceback" not in run.output and "num. model params" not in run.output
+
+
 def test_bad_input_fails_before_loading_data(fairseq_tools, tmp_path):
     args = [*fairseq_tools.train_args, "--save-dir", tmp_path, "--lr-scheduler", "knee"]
     no_horizon = fairseq_tools.run("knee-fairseq-train", [*args, "--lr", PEAK])

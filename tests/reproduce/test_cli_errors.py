@@ -58,6 +58,15 @@ def test_run_dir_of_another_experiment_is_not_reused(tmp_path: Path) -> None:
     assert "holds runs of another setup (experiment differ" in message
 
 
+def test_a_folder_of_other_files_is_not_used_as_run_dir(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run/results.md").write_text("my notes")
+    message = _reproduce(tmp_path, "iwslt14", "--preset", "tiny", "--dry-run")
+    assert "exists, is not empty and has no reproduce.json" in message and "choose another --run-dir" in message
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == [".lock", "results.md"]
+    assert (tmp_path / "run/results.md").read_text() == "my notes"
+
+
 def test_report_of_a_non_run_dir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="not a knee-nlp reproduce run directory"):
         main(["report", str(tmp_path)])
