@@ -6,7 +6,7 @@ Heavy imports (matplotlib, fairseq, transformers) happen inside ``func``, so ``-
 
 Usage::
 
-    knee-nlp plot --total-steps 10000 --warmup-steps 1000 --explore-ratio 0.5 --output lr.png
+    knee-nlp plot --peak-lr 5e-4 --total-steps 10000 --warmup-steps 1000 --explore-ratio 0.5 --output lr.png
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ With ``W`` warmup steps, ``E`` explore steps and ``T`` total steps::
 The intervals are half-open and match :meth:`KneeSchedule.phase`: update ``W + E`` is the first
 of the exploit phase (where the decay formula still gives ``peak``).
 
-The curve is continuous at every boundary: ``lr(0) = init`` (``peak`` when ``W = 0``),
-``lr(W) = peak``, ``lr(W + E) = peak`` and ``lr(T) = end``. ``lr(T) = end`` holds even when
-warmup and explore fill the whole budget (``W + E = T``, no decay phase).
+At the boundaries ``lr(0) = init`` (``peak`` when ``W = 0``), ``lr(W) = peak``,
+``lr(W + E) = peak`` and ``lr(T) = end``: the curve is continuous, except when warmup and explore
+fill the whole budget (``W + E = T``, no decay phase), where ``lr(T) = end`` still holds and the
+LR drops from ``peak`` to ``end`` at ``T``.
 
 ``explore_ratio`` is a fraction of the *whole* budget ``T`` (the paper's "50% of the training
 budget"): ``E = round(explore_ratio * T)``. Explore starts after warmup, as in the authors' code.

@@ -148,7 +148,7 @@ def _common_arguments(parser: argparse.ArgumentParser, backend: str, batch: str)
     parser.add_argument("--sweep-dir", required=True,
                         help="Sweep directory (created; re-runs resume in it): sweep.json, data/, runs/, results.")
     parser.add_argument("--explore-ratios", type=_ratio, nargs="+", default=list(DEFAULT_RATIOS), metavar="R",
-                        help="Explore fractions of the budget, in [0, 1 - warmup fraction] "
+                        help="Explore fractions of the budget, in [0, 1) and at most 1 - the warmup fraction "
                              f"(default {' '.join(f'{r:g}' for r in DEFAULT_RATIOS)}).")
     parser.add_argument("--seeds", type=seed, nargs="+", default=list(DEFAULT_SEEDS), metavar="S",
                         help=f"Training seeds, integers in [0, 2^32 - 1] (default {' '.join(map(str, DEFAULT_SEEDS))}).")

@@ -36,8 +36,14 @@ DAMAGED_STEP = "delete it and run the same knee-nlp sweep-explore command again 
 
 
 def run_name(explore_ratio: float, seed: int) -> str:
-    """``explore0.25-seed3``."""
-    return f"explore{explore_ratio:g}-seed{seed}"
+    """``explore0.25-seed3``: the ratio's short form, or all its digits where that one would
+    round it (so two ratios never share a run).
+
+    >>> run_name(0.25, 3), run_name(0.1234561, 1)
+    ('explore0.25-seed3', 'explore0.1234561-seed1')
+    """
+    short = f"{explore_ratio:g}"
+    return f"explore{short if float(short) == explore_ratio else repr(float(explore_ratio))}-seed{seed}"
 
 
 def _plain(value: Any) -> Any:

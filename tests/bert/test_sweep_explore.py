@@ -15,7 +15,7 @@ from knee_nlp.cli import main
 from knee_nlp.sweep.backend import Scores, SharpnessSettings
 from knee_nlp.sweep.bert import check_override
 from knee_nlp.sweep.report import recommend, summarize, write_report
-from knee_nlp.sweep.runner import load_results, open_sweep, run_sweep
+from knee_nlp.sweep.runner import load_results, open_sweep, run_name, run_sweep
 from knee_nlp.sweep.splits import is_title, split_by_article
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,6 +59,12 @@ MANIFEST = {"backend": {"name": "fake", "score_name": "accuracy", "score_format"
 DISAGREE = [_run(0.25, 1, 0.60, 0.40, 1.0), _run(0.25, 2, 0.62, 0.42, 1.2),
             _run(0.5, 1, 0.55, 0.70, 0.8), _run(0.5, 2, 0.57, 0.72, 0.6),
             _run(0.0, 1, 0.50, 0.50, 2.0)]
+
+
+def test_run_names_are_short_and_never_shared() -> None:
+    assert [run_name(r, 2) for r in (0, 0.25, 0.5, 0.75)] == [
+        "explore0-seed2", "explore0.25-seed2", "explore0.5-seed2", "explore0.75-seed2"]
+    assert run_name(0.1234561, 1) != run_name(0.1234564, 1)  # equal to 6 significant digits
 
 
 def test_recommendation_follows_validation_not_test(tmp_path: Path) -> None:
