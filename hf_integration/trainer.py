@@ -51,7 +51,7 @@ from transformers.utils import logging
 
 from hf_integration.lookup import get_scheduler
 from hf_integration.schedule import KNEE_SCHEDULER_NAME
-from hf_integration.training_args import check_no_deepspeed_scheduler
+from hf_integration.training_args import check_listed_before, check_no_deepspeed_scheduler
 from knee_nlp.validation import renamed_errors
 
 logger = logging.get_logger(__name__)
@@ -71,12 +71,7 @@ class KneeTrainerMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        mro = cls.__mro__
-        if Trainer in mro and mro.index(KneeTrainerMixin) > mro.index(Trainer):
-            raise TypeError(
-                f"{cls.__name__}: list KneeTrainerMixin before the Trainer class among the bases, "
-                "e.g. class KneeSeq2SeqTrainer(KneeTrainerMixin, Seq2SeqTrainer)"
-            )
+        check_listed_before(cls, KneeTrainerMixin, Trainer, "class KneeSeq2SeqTrainer(KneeTrainerMixin, Seq2SeqTrainer)")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

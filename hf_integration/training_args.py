@@ -85,6 +85,15 @@ def check_no_deepspeed_scheduler(deepspeed_config: dict[str, Any]) -> None:
         )
 
 
+def check_listed_before(cls: type, mixin: type, host: type, example: str) -> None:
+    """``TypeError`` when ``cls`` lists ``mixin`` after ``host`` among its bases (the host's own
+    methods would then bypass the mixin's)."""
+    mro = cls.__mro__
+    if host in mro and mro.index(mixin) > mro.index(host):
+        raise TypeError(f"{cls.__name__}: list {mixin.__name__} before the {host.__name__} class among the "
+                        f"bases, e.g. {example}")
+
+
 @dataclass(init=False)
 class KneeTrainingArgumentsMixin:
     """
@@ -109,12 +118,8 @@ class KneeTrainingArgumentsMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        mro = cls.__mro__
-        if TrainingArguments in mro and mro.index(KneeTrainingArgumentsMixin) > mro.index(TrainingArguments):
-            raise TypeError(
-                f"{cls.__name__}: list KneeTrainingArgumentsMixin before the TrainingArguments class among the "
-                "bases, e.g. class KneeSeq2SeqTrainingArguments(KneeTrainingArgumentsMixin, Seq2SeqTrainingArguments)"
-            )
+        check_listed_before(cls, KneeTrainingArgumentsMixin, TrainingArguments,
+                            "class KneeSeq2SeqTrainingArguments(KneeTrainingArgumentsMixin, Seq2SeqTrainingArguments)")
 
     lr_scheduler_type: SchedulerTypeWithKnee | str = field(  # type: ignore[valid-type]
         default="linear",
