@@ -87,8 +87,16 @@ def lowercase(line: str) -> str:
 
 
 def normalize_punctuation(line: str, lang: str) -> str:
-    """``normalize-punctuation.perl -l lang`` on one line."""
-    return _normalizer(lang).normalize(line)
+    """``normalize-punctuation.perl -l lang`` on one line (given and returned without its newline).
+
+    The Perl rules see each line's ``\n``: German's ``s/(\.+)\"(\s*[^<])/\"$1$2/`` moves a
+    closing quote before the final period (``Ja."`` -> ``Ja".``) only because ``\s*[^<]`` matches
+    the newline, so the newline is added back here (sacremoses strips the result again).
+
+    >>> normalize_punctuation('Er sagte: "Ja."', "de")
+    'Er sagte: "Ja".'
+    """
+    return _normalizer(lang).normalize(line + "\n")
 
 
 def remove_non_printing(line: str) -> str:

@@ -110,8 +110,7 @@ def _tokenizer(lang: str) -> MosesTokenizer:
 def tokenize_line(line: str, lang: str) -> str:
     """``lowercase.perl | normalize-punctuation.perl -l lang | tokenizer.perl -l lang`` on one
     line (the 2017 Moses scripts of ``task1-tokenize.sh``), without its newline."""
-    # The Perl normalizer's rules see the line's "\n" (sacremoses strips the result again).
-    text = normalize_punctuation(lowercase(line) + "\n", lang)
+    text = normalize_punctuation(lowercase(line), lang)
     if _BLANK.fullmatch(text):
         return text  # tokenizer.perl passes blank lines through
     return _tokenizer(lang).tokenize(text, return_str=True, escape=True)

@@ -12,6 +12,16 @@ from knee_nlp.data.moses import (
 from knee_nlp.data.parallel import map_lines, read_lines
 
 
+def test_german_normalization_sees_the_line_end_as_the_perl_script_does():
+    """normalize-punctuation.perl -l de moves a closing quote before the final period only
+    because Perl's line keeps its newline; the WMT'14 and Multi30k recipes must do the same."""
+    from knee_nlp.data.wmt14 import _train_line
+
+    assert normalize_punctuation('Er sagte: "Ja."', "de") == 'Er sagte: "Ja".'
+    assert normalize_punctuation('He said: "Yes."', "en") == 'He said: "Yes."'
+    assert _train_line('Er sagte: "Ja."', "de") == "Er sagte : &quot; Ja &quot; ."
+
+
 class TestTokenize:
     def test_last_word_period_always_split(self):
         assert tokenize("All the roads in the U.S.", "en") == "All the roads in the U.S ."
