@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from knee_nlp import __version__
 from knee_nlp.errors import UserError, exit_for_user_error, interrupted
@@ -51,12 +54,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     1 for a failed run); Ctrl-C exits with 130 (:mod:`knee_nlp.errors`).
     """
     args = build_parser().parse_args(argv)
+    previous = _stop_on_sigterm()
     try:
         return args.func(args)
     except UserError as error:
         return exit_for_user_error(error)
     except KeyboardInterrupt:
         interrupted(f"knee-nlp {args.command}", "run the same command again (what it finished is kept)")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a SIGTERM stops the command as Ctrl-C does (children included)
+
+
+def _stop_on_sigterm() -> Any:
+    """Let SIGTERM (``kill``) stop the command like Ctrl-C; returns the handler it replaced
+    (``None`` off the main thread, where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 if __name__ == "__main__":

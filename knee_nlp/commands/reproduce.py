@@ -10,17 +10,12 @@ Example::
 from __future__ import annotations
 
 import argparse
-import signal
 from pathlib import Path
 
 from knee_nlp.commands.argtypes import check_unique, count, seed
 from knee_nlp.errors import UserError, fail, interrupted
 from knee_nlp.outputs import check_writable_dir
 from knee_nlp.reproduce.config import SCHEDULES
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # so a SIGTERM also stops the running fairseq process cleanly
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
         explore=(explore_choice(args.explore_ratio) if args.explore_ratio is not None
                  else read_recommendation(Path(args.explore_from)) if args.explore_from else None),
     )
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         run_dir = reproduce(request)
     except (UserError, FileExistsError, FileNotFoundError) as error:

@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from functools import lru_cache, partial
 from pathlib import Path
@@ -47,16 +48,23 @@ def learn_joint_bpe(sources: Sequence[Path], codes: Path, num_symbols: int, *,
 
 
 @lru_cache(maxsize=4)
-def _bpe(codes: str):
+def _bpe(codes: str, version: tuple[int, int]):
     from subword_nmt.apply_bpe import BPE
 
     with open(codes, encoding="utf-8") as handle:
         return BPE(handle)
 
 
-def bpe_line(line: str, codes: str) -> str:
-    """One line segmented with the merges in ``codes`` (``@@ `` marks a split)."""
-    return _bpe(codes).process_line(line)
+def codes_version(codes: Path | str) -> tuple[int, int]:
+    """``(mtime_ns, size)`` of a codes file: a rewritten file is read again, not taken from the cache."""
+    stat = os.stat(codes)
+    return stat.st_mtime_ns, stat.st_size
+
+
+def bpe_line(line: str, codes: str, version: tuple[int, int] | None = None) -> str:
+    """One line segmented with the merges in ``codes`` (``@@ `` marks a split); ``version``:
+    :func:`codes_version` (looked up when not given)."""
+    return _bpe(codes, version or codes_version(codes)).process_line(line)
 
 
 def apply_bpe(codes: Path, source: Path, target: Path, *, workers: int = 1) -> Path:
@@ -64,6 +72,6 @@ def apply_bpe(codes: Path, source: Path, target: Path, *, workers: int = 1) -> P
     for name, path in (("codes", codes), ("source", source)):
         if not Path(path).is_file():
             raise FileNotFoundError(f"apply_bpe: {name} file not found: {path}")
-    map_file_lines(partial(bpe_line, codes=str(codes)), source, target, workers=workers,
+    map_file_lines(partial(bpe_line, codes=str(codes), version=codes_version(codes)), source, target, workers=workers,
                    desc=f"BPE {source.name}")
     return target

@@ -206,7 +206,7 @@ def prepare_iwslt14(output_dir: Path, *, raw_dir: Path | None = None, archive: P
     else:
         check_archive(archive)
     options = {"bpe_tokens": bpe_tokens, "joined_dictionary": joined_dictionary}
-    steps = open_output_dir(output_dir, "iwslt14", options, overwrite=overwrite)
+    steps = open_output_dir(output_dir, "iwslt14", options, overwrite=overwrite, inputs=(raw, archive))
     if raw is None:
         orig = output_dir / "orig"
         steps.run("extract-archive", inputs=[archive], outputs=[orig], options={},

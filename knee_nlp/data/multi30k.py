@@ -309,7 +309,8 @@ def prepare_multi30k(output_dir: Path, *, raw_dir: Path | None = None, download:
     test_sets = {split: name for name, split in sets.items() if split.startswith("test")}
     options = {"bpe_tokens": bpe_tokens, "joined_dictionary": joined_dictionary,
                "test_sets": test_sets}
-    steps = open_output_dir(output_dir, "multi30k", options, overwrite=overwrite)
+    steps = open_output_dir(output_dir, "multi30k", options, overwrite=overwrite,
+                            inputs=(None if raw_dir is None else Path(raw_dir),))
     if download:
         raw = download_raw(output_dir / "raw", base_url=base_url)
         check_sets_parallel(raw, sets)

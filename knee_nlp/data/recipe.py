@@ -57,18 +57,23 @@ class PreparedData:
 
 
 def open_output_dir(output_dir: Path, recipe: str, options: dict[str, Any], *,
-                    overwrite: bool = False) -> Steps:
+                    overwrite: bool = False, inputs: tuple[Path | None, ...] = ()) -> Steps:
     """Create ``output_dir`` (or resume it) for ``recipe`` with ``options`` (those that change
     the result; binarizing later is not a change), and lock it until :func:`finish`
     (:mod:`knee_nlp.run_lock`: a second preparation of the same directory stops at once).
 
     Raises ``FileExistsError`` if it holds other files, or a preparation with other options
-    (unless ``overwrite``, which deletes that earlier preparation); such a directory is left
-    untouched.
+    (unless ``overwrite``, which deletes that earlier preparation, but never one holding the
+    recipe's ``inputs``: the raw files or archive); such a directory is left untouched.
     """
     output_dir = Path(output_dir)
     request = {"recipe": recipe, "options": options}
-    _replaces(output_dir, request, overwrite)  # refusals leave the directory untouched
+    if _replaces(output_dir, request, overwrite):  # refusals leave the directory untouched
+        inside = [str(path) for path in inputs
+                  if path is not None and path.resolve().is_relative_to(output_dir.resolve())]
+        if inside:
+            raise FileExistsError(f"--overwrite would delete {', '.join(inside)}, inside {output_dir}: "
+                                  "move the raw files out of the output folder first, or choose another --output-dir")
     lock = held(output_dir) or acquire(output_dir)  # held: an earlier attempt here stopped
     try:
         if _replaces(output_dir, request, overwrite):  # again, now that it is ours alone
@@ -132,6 +137,9 @@ def binarize_and_finish(steps: Steps, *, recipe: str, output_dir: Path, langs: t
     if bin_dir is not None:
         binarize_step(steps, text_dir=output_dir, bin_dir=bin_dir, langs=langs,
                       joined_dictionary=joined_dictionary, workers=workers)
+    elif (output_dir / "data-bin").exists() and not steps.is_done(
+            "binarize", **_binarize_request(output_dir, output_dir / "data-bin", langs, joined_dictionary)):
+        shutil.rmtree(output_dir / "data-bin")  # binarized from text this run has changed
     data = PreparedData(recipe=recipe, source_lang=langs[0], target_lang=langs[1],
                         text_dir=output_dir, bin_dir=bin_dir, pairs=pair_counts(output_dir, langs))
     return finish(data, options)
@@ -182,8 +190,6 @@ def bpe_steps(steps: Steps, *, train: Sequence[Path], codes: Path, bpe_tokens: i
 def binarize_step(steps: Steps, *, text_dir: Path, bin_dir: Path, langs: tuple[str, str],
                   joined_dictionary: bool, workers: int = 1) -> None:
     """``fairseq-preprocess`` of ``text_dir/{train,valid,test}`` into ``bin_dir``."""
-    inputs = [text_dir / f"{split}.{lang}" for split in SPLITS for lang in langs]
-
     def action() -> None:
         if bin_dir.exists():  # an earlier result from other inputs, made by this recipe
             shutil.rmtree(bin_dir)
@@ -191,8 +197,13 @@ def binarize_step(steps: Steps, *, text_dir: Path, bin_dir: Path, langs: tuple[s
                            validpref=text_dir / "valid", testpref=text_dir / "test",
                            joined_dictionary=joined_dictionary, workers=workers)
 
-    steps.run("binarize", inputs=inputs, outputs=[bin_dir],
-              options={"joined_dictionary": joined_dictionary}, action=action)
+    steps.run("binarize", **_binarize_request(text_dir, bin_dir, langs, joined_dictionary), action=action)
+
+
+def _binarize_request(text_dir: Path, bin_dir: Path, langs: tuple[str, str],
+                      joined_dictionary: bool) -> dict[str, Any]:
+    return {"inputs": [text_dir / f"{split}.{lang}" for split in SPLITS for lang in langs],
+            "outputs": [bin_dir], "options": {"joined_dictionary": joined_dictionary}}
 
 
 def clean_files(sources: Sequence[Path], targets: Sequence[Path], **rules: Any) -> int:

@@ -60,7 +60,13 @@ class Steps:
         stamp = self.stamp_dir / f"{name}.json"
         if not stamp.is_file() or not all(Path(p).exists() for p in outputs):
             return False
-        record = json.loads(stamp.read_text(encoding="utf-8"))
+        try:
+            record = json.loads(stamp.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            record = None
+        if not isinstance(record, dict):  # damaged (e.g. cut short by a power loss): redo the step
+            stamp.unlink()
+            return False
         return (record.get("request") == self._request(inputs, options)
                 and record.get("outputs") == {self._key(p): digest(p) for p in outputs})
 

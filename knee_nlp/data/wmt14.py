@@ -160,7 +160,7 @@ def prepare_wmt14(output_dir: Path, *, raw_dir: Path, bpe_tokens: int = BPE_TOKE
     output_dir = Path(output_dir)
     options = {"bpe_tokens": bpe_tokens, "news_commentary": news_commentary, "valid": valid,
                "joined_dictionary": joined_dictionary}
-    steps = open_output_dir(output_dir, "wmt14", options, overwrite=overwrite)
+    steps = open_output_dir(output_dir, "wmt14", options, overwrite=overwrite, inputs=(raw,))
     tmp = output_dir / "tmp"
     tmp.mkdir(exist_ok=True)
     _tokenize_train(steps, raw, tmp, corpus_prefixes(news_commentary), workers, train_pairs)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from knee_nlp.data.binarize import fairseq_preprocess
 from knee_nlp.data.parallel import read_lines
-from knee_nlp.data.recipe import MANIFEST_NAME
+from knee_nlp.data.recipe import MANIFEST_NAME, load_prepared
 from knee_nlp.errors import UserError
 from knee_nlp.reproduce.config import ExperimentSpec
 from knee_nlp.reproduce.quiet import quiet
@@ -271,7 +271,13 @@ def resolve_data(spec: ExperimentSpec, work_dir: Path, data_dir: Path | None,
         return DataSource("synthetic", f"synthetic corpus ({MARKER} in {text})", bin_dir, True,
                           _bin_pairs(bin_dir, src, tgt))
     data_dir = Path(data_dir).resolve()
-    if (data_dir / "data-bin").is_dir():  # the output folder of `knee-nlp data`
+    if (data_dir / MANIFEST_NAME).is_file():  # the output folder of `knee-nlp data`
+        try:
+            prepared = load_prepared(data_dir)
+        except RuntimeError as error:  # an unfinished (or interrupted) preparation
+            raise DataError(str(error)) from None
+        data_dir = prepared.bin_dir or data_dir
+    elif (data_dir / "data-bin").is_dir():
         data_dir = data_dir / "data-bin"
     layout = detect_layout(data_dir, src, tgt)
     wants_subset = any(value is not None for value in limits.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tarfile
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import knee_nlp.data.bpe
 from knee_nlp.cli import main
 from knee_nlp.data.iwslt14 import prepare_iwslt14
-from knee_nlp.data.recipe import load_prepared
+from knee_nlp.data.recipe import MANIFEST_NAME, load_prepared
 from knee_nlp.data.wmt14 import check_raw_dir, prepare_wmt14
 
 
@@ -78,11 +79,11 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, iwslt_raw, iwslt_p
     directory reads as unfinished, other options are refused, and a re-run finishes it."""
     real_bpe_line, calls = knee_nlp.data.bpe.bpe_line, []
 
-    def interrupted(line: str, codes: str) -> str:
+    def interrupted(line: str, codes: str, version: tuple[int, int] | None = None) -> str:
         calls.append(line)
         if len(calls) == 1000:
             raise KeyboardInterrupt
-        return real_bpe_line(line, codes)
+        return real_bpe_line(line, codes, version)
 
     out = tmp_path / "iwslt"
     monkeypatch.setattr(knee_nlp.data.bpe, "bpe_line", interrupted)
@@ -161,3 +162,75 @@ class TestWmtInput:
             prepare_wmt14(tmp_path / "out", raw_dir=wmt_raw, valid="newstest2012")
         with pytest.raises(ValueError, match="news_commentary must be one of"):
             prepare_wmt14(tmp_path / "out", raw_dir=wmt_raw, news_commentary="v10")
+
+
+@pytest.mark.parametrize("damage", ["", "[1]", "{\"request\": "], ids=["empty", "not-an-object", "cut-short"])
+def test_a_damaged_step_stamp_redoes_the_step(tmp_path, damage):
+    from knee_nlp.data.steps import Steps
+
+    source, target = tmp_path / "in.txt", tmp_path / "out.txt"
+    source.write_text("a\n")
+    steps = Steps(tmp_path)
+    step = dict(inputs=[source], outputs=[target], options={}, action=lambda: target.write_text("A\n"))
+    assert steps.run("upper", **step) and not steps.run("upper", **step)
+    (tmp_path / ".steps" / "upper.json").write_text(damage)
+    assert steps.run("upper", **step)  # redone, not a crash
+    assert not steps.run("upper", **step)
+
+
+def test_sigterm_stops_a_preparation_like_ctrl_c(shared_data, tmp_path):
+    """``kill`` (SIGTERM) gives the interrupted message and status 130, as Ctrl-C does."""
+    import signal
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "knee_nlp.cli", "data", "multi30k", "--raw-dir",
+            str(shared_data / "multi30k" / "raw"), "--output-dir", str(tmp_path / "m30k")]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert process.stderr.read(1)  # the command has started its work (and printed)
+    process.send_signal(signal.SIGTERM)
+    _, rest = process.communicate(timeout=120)
+    assert process.returncode == 130, rest.decode()[-2000:]
+    assert "knee-nlp data: interrupted" in rest.decode()
+
+
+def test_rewritten_codes_file_is_read_again(tmp_path):
+    from knee_nlp.data.bpe import bpe_line, codes_version
+
+    codes = tmp_path / "code"
+    codes.write_text("#version: 0.2\nl o\n")
+    assert bpe_line("low", str(codes), codes_version(codes)) == "lo@@ w"
+    codes.write_text("#version: 0.2\no w</w>\nl ow</w>\n")
+    assert bpe_line("low", str(codes), codes_version(codes)) == "low"
+
+
+def test_overwrite_never_deletes_the_raw_files_it_reads(tmp_path):
+    from knee_nlp.data.recipe import open_output_dir
+
+    out = tmp_path / "prepared"
+    open_output_dir(out, "multi30k", {"bpe_tokens": 10_000})
+    (out / "raw").mkdir()
+    (out / "raw" / "train.de.gz").write_bytes(b"release file")
+    with pytest.raises(FileExistsError, match=r"--overwrite would delete .*raw, inside .*prepared: move the raw"):
+        open_output_dir(out, "multi30k", {"bpe_tokens": 8000}, overwrite=True, inputs=(out / "raw",))
+    assert (out / "raw" / "train.de.gz").read_bytes() == b"release file"
+
+
+def test_a_data_bin_of_other_text_is_removed_when_not_binarizing(tmp_path, iwslt_raw, iwslt_prepared):
+    out = tmp_path / "copy"
+    shutil.copytree(iwslt_prepared.text_dir, out)
+    prepare_iwslt14(out, raw_dir=iwslt_raw, bpe_tokens=2000, binarize=False)
+    assert (out / "data-bin").is_dir()  # still made from this text: kept for a later binarize
+    (out / ".steps" / "binarize.json").unlink()  # as after a re-run on changed input files
+    prepare_iwslt14(out, raw_dir=iwslt_raw, bpe_tokens=2000, binarize=False)
+    assert not (out / "data-bin").exists() and load_prepared(out).bin_dir is None
+
+
+def test_reproduce_refuses_an_unfinished_preparation(tmp_path, iwslt_prepared):
+    out = tmp_path / "copy"
+    shutil.copytree(iwslt_prepared.text_dir, out)
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    (out / MANIFEST_NAME).write_text(json.dumps({**manifest, "complete": False}))
+    with pytest.raises(SystemExit, match="did not finish; re-run `knee-nlp data iwslt14`"):
+        main(["reproduce", "iwslt14", "--preset", "tiny", "--data-dir", str(out), "--run-dir",
+              str(tmp_path / "run"), "--dry-run"])
