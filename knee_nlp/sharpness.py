@@ -130,8 +130,9 @@ def keskar_sharpness(
         A :class:`SharpnessResult`.
 
     Raises:
-        ValueError: empty ``batches``, a model without trainable parameters, ``eps``, ``steps``,
-            ``lr`` or ``subspace_dim`` out of range, or a loss that is not a finite scalar.
+        ValueError: empty ``batches``, a model without trainable parameters or with half-precision
+            ones, ``eps``, ``steps``, ``lr`` or ``subspace_dim`` out of range (at most the number of
+            trainable parameters), or a loss that is not a finite scalar.
     """
     import torch
 
@@ -149,6 +150,13 @@ def keskar_sharpness(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model must have at least 1 parameter with requires_grad=True, got 0")
+    half = sorted({str(p.dtype) for p in params if p.dtype in (torch.float16, torch.bfloat16)})
+    if half:
+        raise ValueError(f"model parameters must be float32 or float64, got {', '.join(half)}: a half-precision "
+                         "loss cannot resolve the change being measured; measure model.float()")
+    count = sum(p.numel() for p in params)
+    if subspace_dim is not None and subspace_dim > count:
+        raise ValueError(f"subspace_dim must be <= the {count} trainable parameters, got {subspace_dim}")
 
     saved_params = [p.detach().clone() for p in model.parameters()]
     saved_grads = [p.grad for p in model.parameters()]
@@ -169,7 +177,7 @@ def keskar_sharpness(
 
 
 def _work_dtype(tensor: torch.Tensor) -> torch.dtype:
-    """float64 stays float64; half precisions ascend in float32."""
+    """float64 stays float64; float32 ascends in float32."""
     import torch
 
     return torch.float64 if tensor.dtype == torch.float64 else torch.float32

@@ -88,9 +88,9 @@ def fairseq_target(
         models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
             [str(checkpoint)], arg_overrides={"data": str(data)}
         )
-    except _UNREADABLE as error:
-        raise ValueError(f"checkpoint {checkpoint} cannot be loaded as a fairseq checkpoint "
-                         f"({type(error).__name__}: {error})") from None
+    except Exception as error:  # noqa: BLE001 - fairseq raises bare Exceptions for unusable data
+        raise ValueError(f"checkpoint {checkpoint} cannot be loaded as a fairseq checkpoint with the data "
+                         f"{data} ({type(error).__name__}: {error})") from None
     model = models[0].to(device)
     criterion = task.build_criterion(cfg.criterion).to(device)
     try:
@@ -99,11 +99,14 @@ def fairseq_target(
         raise ValueError(f"split {split!r} not found in {data}: {error}") from None
     tokens = max_tokens or cfg.dataset.max_tokens
     sentences = None if max_tokens else cfg.dataset.batch_size
-    iterator = task.get_batch_iterator(
-        dataset=task.dataset(split), max_tokens=tokens, max_sentences=sentences,
-        max_positions=utils.resolve_max_positions(task.max_positions(), model.max_positions()),
-        ignore_invalid_inputs=True, seed=seed, num_workers=0,
-    ).next_epoch_itr(shuffle=False)
+    try:
+        iterator = task.get_batch_iterator(
+            dataset=task.dataset(split), max_tokens=tokens, max_sentences=sentences,
+            max_positions=utils.resolve_max_positions(task.max_positions(), model.max_positions()),
+            ignore_invalid_inputs=True, seed=seed, num_workers=0,
+        ).next_epoch_itr(shuffle=False)
+    except AssertionError as error:  # fairseq's check that a sentence fits in --max-tokens
+        raise ValueError(f"--max-tokens {tokens} is too small for the {split} split: {error}") from None
     all_batches = list(iterator)
     chosen = [to_device(all_batches[i], device) for i in _sample(len(all_batches), max_batches, seed)]
 
@@ -158,16 +161,22 @@ def hf_mlm_target(
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         if tokenizer.mask_token_id is None:
             raise ValueError(f"the tokenizer in {model_dir} has no mask token: not a masked LM")
-        model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).to(device)
+        # float32 whatever the saved dtype: a half-precision loss cannot resolve the sharpness
+        model = AutoModelForMaskedLM.from_pretrained(str(model_dir), dtype=torch.float32).to(device)
     except (OSError, *_UNREADABLE) as error:
         raise ValueError(f"model_dir {model_dir} cannot be loaded as a masked LM with its tokenizer "
                          f"({type(error).__name__}: {error})") from None
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and max_seq_length > positions:
+        raise ValueError(f"--max-seq-length must be <= the model's max_position_embeddings ({positions}), "
+                         f"got {max_seq_length}")
     body = max_seq_length - 2
     ids: list[int] = []
     for path in text_files:
-        lines = [line.strip() for line in read_lines(path)]
-        for encoded in tokenizer([line for line in lines if line], add_special_tokens=False)["input_ids"]:
-            ids.extend(encoded)
+        lines = [line for line in (raw.strip() for raw in read_lines(path)) if line]
+        if lines:
+            for encoded in tokenizer(lines, add_special_tokens=False)["input_ids"]:
+                ids.extend(encoded)
     count = len(ids) // body
     if count < batch_size:
         raise ValueError(

@@ -78,15 +78,15 @@ class BertBackend:
         if self.heldout_file == self.train_file:
             raise ValueError("--validation-file must not be the --train-file: held-out data must be disjoint")
         self.overrides = [check_override(text) for text in overrides or []]
-        raw = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+        try:
+            raw = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise ValueError(f"--config {config} is not a YAML file (a BERT launcher config?): {error}") from None
         phases = raw.get("phases") if isinstance(raw, dict) else None
         if not isinstance(phases, list) or not phases:
             raise ValueError(f"--config {config} has no phases list (a BERT launcher config?)")
         self.phases = phases
-        from hf_integration.pretrain_bert.config import load_config  # the launcher's checks, before any run
-
-        load_config(self.config, [*self.overrides, "schedule=knee", f"data.train_files={json.dumps([str(self.train_file)])}",
-                                  f"data.validation_files={json.dumps([str(self.heldout_file)])}"])
+        self._load_config()  # the launcher's checks, before any run
         check_utf8(self.train_file)  # names the first line that is not UTF-8
         check_utf8(self.heldout_file)
         self.split: ArticleSplit = split_by_article(
@@ -127,14 +127,21 @@ class BertBackend:
         self.data_dir = sweep_dir / "data"
         write_split(self.split, self.data_dir)
 
+    def _load_config(self, *extra: str) -> None:
+        from hf_integration.pretrain_bert.config import load_config
+
+        load_config(self.config, [*self.overrides, "schedule=knee", f"data.train_files={json.dumps([str(self.train_file)])}",
+                                  f"data.validation_files={json.dumps([str(self.heldout_file)])}", *extra])
+
+    def _explore_overrides(self, explore_ratio: float) -> list[str]:
+        return [f"phases.{index}.explore_ratio={explore_ratio!r}" for index in range(len(self.phases))]
+
     def check_ratio(self, explore_ratio: float) -> None:
-        for index, phase in enumerate(self.phases):
-            warmup = phase.get("warmup_ratio") or 0.0
-            if isinstance(warmup, (int, float)) and explore_ratio + warmup > 1.0 + 1e-12:
-                raise ValueError(
-                    f"--explore-ratios must be in [0, {1 - warmup:g}] for this config "
-                    f"(phases.{index}.warmup_ratio is {warmup:g}), got {explore_ratio:g}"
-                )
+        """The launcher's own check of every phase's schedule (warmup, --set overrides included)."""
+        try:
+            self._load_config(*self._explore_overrides(explore_ratio))
+        except ValueError as error:
+            raise ValueError(f"--explore-ratios {explore_ratio:g} does not fit this config: {error}") from None
 
     def _validation_file(self) -> Path:
         assert self.data_dir is not None, "prepare() first"
@@ -159,7 +166,7 @@ class BertBackend:
         return [
             self.python, "-m", "hf_integration.pretrain_bert", "--config", str(self.config),
             *self.overrides, f"seed={seed}", "schedule=knee", f"run_dir={json.dumps(str(run_dir / 'train'))}",
-            *(f"phases.{index}.explore_ratio={explore_ratio!r}" for index in range(len(self.phases))),
+            *self._explore_overrides(explore_ratio),
             f"data.train_files={json.dumps([str(self.train_file)])}",
             f"data.validation_files={json.dumps([str(self._validation_file())])}",
             f"logging.eval_batches={EVAL_ALL_BATCHES}",

@@ -21,6 +21,16 @@ from knee_nlp.atomic import atomic_file, write_text_atomic
 METRICS = ("validation", "test", "sharpness")
 
 
+def ratio_label(explore_ratio: float) -> str:
+    """An explore ratio as a short, unique label: ``0.25``; all digits where ``:g`` would round.
+
+    >>> ratio_label(0.25), ratio_label(0.1234561)
+    ('0.25', '0.1234561')
+    """
+    short = f"{explore_ratio:g}"
+    return short if float(short) == explore_ratio else repr(float(explore_ratio))
+
+
 def spread(values: Sequence[float]) -> dict[str, Any]:
     """Mean, sample standard deviation (``None`` for one value) and count."""
     values = list(values)
@@ -56,7 +66,7 @@ def recommend(summary: dict[float, dict[str, Any]], score_name: str) -> dict[str
         "test": row["test"],
         "sharpness": row["sharpness"],
         "seeds": row["seeds"],
-        "candidates": {f"{ratio:g}": {"validation_mean": summary[ratio]["validation"]["mean"],
+        "candidates": {ratio_label(ratio): {"validation_mean": summary[ratio]["validation"]["mean"],
                                       "validation_sd": summary[ratio]["validation"]["sd"],
                                       "n": counts[ratio]} for ratio in summary},
         "notes": [],
@@ -105,7 +115,7 @@ def markdown(manifest: dict[str, Any], runs: Sequence[dict[str, Any]], summary: 
               "|---|---|---|---|---|---|"]
     for ratio, row in summary.items():
         mark = " (recommended)" if recommendation and recommendation["explore_ratio"] == ratio else ""
-        lines.append(f"| {ratio:g}{mark} | {row['validation']['n']} | {', '.join(map(str, row['seeds']))} | "
+        lines.append(f"| {ratio_label(ratio)}{mark} | {row['validation']['n']} | {', '.join(map(str, row['seeds']))} | "
                      f"{_cell(row['validation'], percent)} | {_cell(row['test'], percent)} | "
                      f"{_sharpness_cell(row['sharpness'])} |")
     lines.append("")
@@ -153,7 +163,7 @@ def figure(manifest: dict[str, Any], summary: dict[float, dict[str, Any]], runs:
             stats = summary[ratio][metric]
             ax.errorbar([index + 0.3], [factor * stats["mean"]], yerr=[factor * (stats["sd"] or 0.0)],
                         fmt="D", color="black", markersize=4, capsize=3, zorder=4)
-        ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
+        ax.set_xticks(range(len(ratios)), [ratio_label(r) for r in ratios])
         ax.set(xlabel="explore ratio", title=titles[metric])
         ax.grid(alpha=0.3)
     fig.suptitle(f"Explore sweep ({backend['name']}): dots = runs, diamonds = mean ± sd"
@@ -173,7 +183,7 @@ def write_report(sweep_dir: Path, manifest: dict[str, Any], runs: Sequence[dict[
     recommendation = recommend(summary, manifest["backend"]["score_name"])
     write_text_atomic(sweep_dir / "results.json", json.dumps(
         {"manifest": manifest, "runs": runs,
-         "summary": {f"{ratio:g}": row for ratio, row in summary.items()},
+         "summary": {ratio_label(ratio): row for ratio, row in summary.items()},
          "recommendation": recommendation}, indent=1) + "\n")
     write_text_atomic(sweep_dir / "results.md", markdown(manifest, runs, summary, recommendation))
     if summary:

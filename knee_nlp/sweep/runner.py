@@ -26,7 +26,7 @@ from knee_nlp.atomic import write_text_atomic
 from knee_nlp.run_lock import DirectoryLockError, holds_other_files, locked
 from knee_nlp.state_files import read_json
 from knee_nlp.sweep.backend import Backend, SharpnessSettings
-from knee_nlp.sweep.report import write_report
+from knee_nlp.sweep.report import ratio_label, write_report
 
 MANIFEST = "sweep.json"
 FORMAT = 1
@@ -36,14 +36,13 @@ DAMAGED_STEP = "delete it and run the same knee-nlp sweep-explore command again 
 
 
 def run_name(explore_ratio: float, seed: int) -> str:
-    """``explore0.25-seed3``: the ratio's short form, or all its digits where that one would
-    round it (so two ratios never share a run).
+    """``explore0.25-seed3``: the ratio's :func:`~knee_nlp.sweep.report.ratio_label` (two ratios
+    never share a run).
 
     >>> run_name(0.25, 3), run_name(0.1234561, 1)
     ('explore0.25-seed3', 'explore0.1234561-seed1')
     """
-    short = f"{explore_ratio:g}"
-    return f"explore{short if float(short) == explore_ratio else repr(float(explore_ratio))}-seed{seed}"
+    return f"explore{ratio_label(explore_ratio)}-seed{seed}"
 
 
 def _plain(value: Any) -> Any:

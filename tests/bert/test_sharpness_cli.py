@@ -75,6 +75,12 @@ def test_bad_inputs(bert_dir: Path, wikitext: dict[str, Path], tmp_path: Path) -
     short.write_text("just a few words\n")
     with pytest.raises(SystemExit, match="fewer than one batch of 4 x 64 tokens"):
         main(arguments(bert_dir, short, output))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    with pytest.raises(SystemExit, match="text files hold 0 tokens"):
+        main(arguments(bert_dir, empty, output))
+    with pytest.raises(SystemExit, match=r"--max-seq-length must be <= the model's max_position_embeddings"):
+        main(arguments(bert_dir, wikitext["valid"], output, "--max-seq-length", 100_000))
     with pytest.raises(SystemExit, match="steps must be an integer >= 1, got 0"):
         main(arguments(bert_dir, wikitext["valid"], output, "--steps", 0, "--max-batches", 1))
     assert not output.exists()

@@ -171,7 +171,11 @@ def test_cli_rejects_bad_input_early(tmp_path: Path, wikitext: dict[str, Path],
         main([*base, "--seeds", "-1"])
     assert "--seeds: must be integers in [0, 4294967295], got '-1'" in capsys.readouterr().err
     cases = [
-        (["--explore-ratios", "0.95"], r"--explore-ratios must be in \[0, 0.9\] .*phases.0.warmup_ratio is 0.1"),
+        (["--explore-ratios", "0.95"], r"--explore-ratios 0.95 does not fit this config: phases\[0\] \(phase1\) "
+         r".*warmup_steps \+ explore_steps must be <= total_steps \(300\), got 30 \+ 285 = 315"),
+        (["--set", "phases.0.warmup_ratio=0.5", "--explore-ratios", "0.75"],  # overrides count too
+         r"--explore-ratios 0.75 does not fit this config: .*got 150 \+ 225 = 375"),
+        (["--config", str(wikitext["valid"])], "--config .*valid.txt is not a YAML file|has no phases list"),
         (["--seeds", "1", "1"], "--seeds must not repeat a value"),
         (["--sharpness-steps", "0"], "--sharpness-steps must be an integer >= 1, got 0"),
         (["--eps", "0"], "--eps must be a number > 0"),

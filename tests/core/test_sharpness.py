@@ -258,6 +258,11 @@ def test_bad_models_and_losses() -> None:
         keskar_sharpness(model, [torch.ones(3, 2)], lambda m, b: m(b), steps=2, progress=False)
     with pytest.raises(ValueError, match="non-finite loss"):
         keskar_sharpness(model, [None], lambda m, b: m.weight.sum() * float("inf"), progress=False)
+    with pytest.raises(ValueError, match=r"subspace_dim must be <= the 3 trainable parameters, got 4"):
+        keskar_sharpness(model, [None], lambda m, b: m.weight.sum(), subspace_dim=4, progress=False)
+    for half in (torch.float16, torch.bfloat16):
+        with pytest.raises(ValueError, match=f"must be float32 or float64, got {half}.*measure model.float"):
+            keskar_sharpness(nn.Linear(2, 1).to(half), [None], lambda m, b: m.weight.sum(), progress=False)
 
 
 def test_frozen_parameters_do_not_move() -> None:

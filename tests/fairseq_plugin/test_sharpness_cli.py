@@ -68,4 +68,9 @@ def test_refuses_to_overwrite_and_reports_bad_input(
                        "--max-batches", 1))
     with pytest.raises(SystemExit, match="--max-batches must be an integer >= 1, got 0"):
         main(sharpness(tiny_checkpoint, fairseq_tools.data, fresh, "--max-batches", 0))
+    with pytest.raises(SystemExit, match="--max-tokens 5 is too small for the train split"):
+        main(sharpness(tiny_checkpoint, fairseq_tools.data, fresh, "--max-tokens", 5, "--steps", 1))
+    (tmp_path / "not-data").mkdir()
+    with pytest.raises(SystemExit, match="cannot be loaded as a fairseq checkpoint with the data .*not-data"):
+        main(sharpness(tiny_checkpoint, tmp_path / "not-data", fresh, "--steps", 1))
     assert not fresh.exists()
