@@ -122,7 +122,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fairseq = sources.add_parser(
         "fairseq", help="A fairseq checkpoint with its binarized data.",
         description="Loss: the checkpoint's criterion (e.g. label-smoothed cross-entropy) per target "
-        "token, on batches of --split built like training batches (the checkpoint's --max-tokens).",
+        "token, on batches of --split grouped like training batches (the checkpoint's --max-tokens; no "
+        "batch-size multiple, so the count can differ slightly from the training epoch's).",
     )
     fairseq.add_argument("checkpoint", help="A fairseq checkpoint (.pt).")
     fairseq.add_argument("data", help="The fairseq-preprocess --destdir the model was trained on.")

@@ -8,7 +8,8 @@
 - **Validation score**: the launcher's own held-out MLM accuracy on the validation half at the end
   of the last phase (``<phase>/eval_mlm_accuracy`` in ``metrics.jsonl``).
 - **Test score**: MLM accuracy (argmax = original token, over masked positions) of the final
-  model on the test half, computed after training on every packed block of the test half, masked
+  model on the test half, computed after training on every full batch of 8 packed blocks of the
+  test half (up to 7 trailing blocks left out), masked
   once from a fixed seed (:func:`knee_nlp.sharpness_targets.hf_mlm_target`'s 80/10/10 masking),
   so every run is scored on the same masked tokens.
 - **Sharpness**: :func:`knee_nlp.sharpness.keskar_sharpness` of the final model on a fixed seeded
