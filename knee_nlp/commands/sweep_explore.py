@@ -155,7 +155,7 @@ def _common_arguments(parser: argparse.ArgumentParser, backend: str, batch: str)
     group = parser.add_argument_group("sharpness (Keskar eps-sharpness of each final model)")
     group.add_argument("--sharpness-steps", type=int, default=SWEEP_SHARPNESS_STEPS,
                        help=f"Ascent steps (default {SWEEP_SHARPNESS_STEPS}: fewer than the sharpness tool's 1000, "
-                            "for CPU time; within about 1% of 200 steps at the default lr, see README).")
+                            "for CPU time; within about 1%% of 200 steps at the default lr, see README).")
     group.add_argument("--sharpness-lr", type=float, default=SWEEP_SHARPNESS_LR,
                        help=f"Ascent step in box half-widths (default {SWEEP_SHARPNESS_LR:g}; the tool's is 0.01).")
     group.add_argument("--sharpness-batches", type=int, default=SWEEP_SHARPNESS_BATCHES[backend],

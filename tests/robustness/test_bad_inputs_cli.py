@@ -206,7 +206,7 @@ BAD_SWEEP: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("bert: explore ratio negative", [*BERT, "--explore-ratios=-0.1"], ("--explore-ratios", "'-0.1'")),
     ("bert: explore ratio not a number", [*BERT, "--explore-ratios", "half"], ("--explore-ratios", "'half'")),
     ("bert: explore ratio repeated", [*BERT, "--explore-ratios", "0.5", "0.5"], ("--explore-ratios must not repeat",)),
-    ("bert: explore leaves no room for warmup", [*BERT, "--explore-ratios", "0.99"], ("--explore-ratios", "warmup_ratio", "0.99")),
+    ("bert: explore leaves no room for warmup", [*BERT, "--explore-ratios", "0.99"], ("--explore-ratios 0.99 does not fit this config", "warmup_steps + explore_steps")),
     ("bert: seed negative", [*BERT, "--seeds=-1"], ("--seeds", "'-1'")),
     ("bert: seed beyond 2^32", [*BERT, "--seeds", "99999999999"], ("--seeds", "4294967295")),
     ("bert: seed repeated", [*BERT, "--seeds", "1", "1"], ("--seeds must not repeat",)),
