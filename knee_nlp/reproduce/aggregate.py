@@ -3,7 +3,9 @@
 Per (budget, schedule): mean and sample standard deviation over seeds of test BLEU (tokenized
 and sacreBLEU) and the final validation loss; the difference from the inverse-sqrt baseline at
 the same budget; and the updates each schedule needed to first reach the baseline's *final*
-validation BLEU and validation loss (from the per-epoch validation curves; ``None`` if never).
+validation BLEU and validation loss (from the per-epoch validation curves): the mean over seeds
+of each seed's first validated update, rounded up (``None`` if a seed never reached it), with the
+per-seed updates beside it.
 
 Example::
 
@@ -75,12 +77,14 @@ def aggregate(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
         groups[(result["budget"], result["schedule"])].append(result)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for (budget, schedule), runs in sorted(groups.items()):
+        runs.sort(key=lambda run: run["seed"])
         _check_same_schedule(budget, schedule, runs)
         valid_loss = [v for v in (_final(r["curves"]["valid_loss"]) for r in runs) if v is not None]
         valid_bleu = [v for v in (_final(r["curves"]["valid_bleu"]) for r in runs) if v is not None]
         rows[(budget, schedule)] = {
             "budget": budget, "schedule": schedule, "epochs": runs[0]["epochs"],
-            "max_update": runs[0]["max_update"], "seeds": sorted(r["seed"] for r in runs),
+            "max_update": runs[0]["max_update"], "seeds": [r["seed"] for r in runs],
+            "lr_scheduler": runs[0]["lr_scheduler"],
             "bleu_tokenized": spread([r["test"]["bleu_tokenized"] for r in runs]),
             "sacrebleu": spread([r["test"]["sacrebleu"] for r in runs]),
             "valid_loss": spread(valid_loss) if valid_loss else None,
@@ -102,6 +106,7 @@ def aggregate(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
                 continue
             reached = [first_update_reaching(r["curves"][metric], base[metric]["mean"],
                                              higher_is_better=higher) for r in runs]
+            row[f"{key}_per_seed"] = dict(zip(row["seeds"], reached))
             row[key] = (None if any(u is None for u in reached)
                         else math.ceil(statistics.fmean(reached)))
     return rows

@@ -76,6 +76,12 @@ def _label(manifest: dict) -> str:
     return "SYNTHETIC data" if manifest["data"]["synthetic"] else f"data: {manifest['data']['origin']}"
 
 
+def _schedule_label(schedule: str, row: dict) -> str:
+    """``knee (explore 0.75)``: a Knee row names the explore fraction its runs used."""
+    explore = row["lr_scheduler"].get("explore_ratio")
+    return schedule if explore is None else f"{schedule} (explore {explore:g})"
+
+
 def _table(manifest: dict, rows: dict, budget: str) -> list[str]:
     paper = {} if manifest["data"]["synthetic"] else manifest["paper"]["bleu"].get(budget, {})
     budget_rows = sorted(((s, r) for (b, s), r in rows.items() if b == budget),
@@ -93,7 +99,7 @@ def _table(manifest: dict, rows: dict, budget: str) -> list[str]:
                      else "-") for m in ("valid_bleu", "valid_loss")}
         paper_bleu = paper.get(schedule)
         lines.append(
-            f"| {schedule} | {_fmt(row['bleu_tokenized'])} | {_fmt(row['sacrebleu'])} "
+            f"| {_schedule_label(schedule, row)} | {_fmt(row['bleu_tokenized'])} | {_fmt(row['sacrebleu'])} "
             f"| {_signed(row['delta_bleu_vs_baseline'])} | {_fmt(row['valid_loss'], 3)} "
             f"| {reach['valid_bleu']} | {reach['valid_loss']} "
             f"| {'-' if paper_bleu is None else f'{paper_bleu:.2f}'} | {len(row['seeds'])} |")
@@ -118,8 +124,9 @@ def _markdown(manifest: dict, rows: dict, results: list[dict], unfinished: list[
         "Mean ± sample standard deviation over seeds. *test BLEU (tok.)* is fairseq's BLEU4 on "
         "the tokenized, BPE-removed test set (what the paper reports); *sacreBLEU* is on "
         "Moses-detokenized text. *Updates to baseline's final ...*: the first validated update "
-        f"at which the schedule reached the {BASELINE_SCHEDULE} run's final validation value "
-        "(percent of its own budget); '-' where the configs do not validate with --eval-bleu.", "",
+        f"at which the schedule reached the {BASELINE_SCHEDULE} runs' mean final validation value, "
+        "averaged over seeds and rounded up (percent of its own budget; each seed's update is in "
+        "results.json); '-' where the configs do not validate with --eval-bleu.", "",
         "## Setup", "",
         f"- data: {manifest['data']['kind']}: {manifest['data']['origin']}; pairs "
         + ", ".join(f"{k} {v}" for k, v in manifest["data"]["pairs"].items()),
@@ -130,8 +137,7 @@ def _markdown(manifest: dict, rows: dict, results: list[dict], unfinished: list[
         f"- batch: {first['batching']['gpus']} device(s) x {first['batching']['max_tokens']} "
         f"tokens x update_freq {first['batching']['update_freq']} = "
         f"{first['batching']['global_tokens']} tokens per update",
-        f"- evaluated checkpoint: {first['checkpoint']} (average of "
-        f"{', '.join(first['averaged_checkpoints'])})",
+        *_checkpoint_lines(results),
         f"- sacreBLEU signature: `{first['test']['sacrebleu_signature']}`",
     ]
     errors = [r["lr_max_relative_error"] for r in rows.values()
@@ -149,6 +155,15 @@ def _markdown(manifest: dict, rows: dict, results: list[dict], unfinished: list[
         lines += [f"![LR, {budget}](lr_{budget}.png)", f"![valid loss, {budget}](valid_loss_{budget}.png)"]
     lines += ["![BLEU vs budget](bleu_vs_budget.png)", ""]
     return "\n".join(lines)
+
+
+def _checkpoint_lines(results: list[dict]) -> list[str]:
+    """The evaluated checkpoint of each budget (every run of a budget evaluates the same epochs)."""
+    evaluated = {}
+    for result in results:
+        evaluated.setdefault(result["budget"], f"{result['checkpoint']} (average of "
+                                               f"{', '.join(result['averaged_checkpoints'])})")
+    return [f"- evaluated checkpoint, {budget}: {text}" for budget, text in sorted(evaluated.items())]
 
 
 def _resume_lines(results: list[dict]) -> list[str]:
@@ -226,8 +241,9 @@ def write_report(run_dir: Path) -> dict[str, Path]:
                                           "batching": r["batching"]} for r in results},
         "rows": list(rows.values()),
         "paper": None if manifest["data"]["synthetic"] else manifest["paper"],
-        "runs": [{**{key: r[key] for key in ("name", "schedule", "budget", "seed", "checkpoint",
-                                             "averaged_checkpoints", "test")},
+        "runs": [{**{key: r[key] for key in ("name", "schedule", "budget", "seed", "lr_scheduler",
+                                             "checkpoint", "averaged_checkpoints", "test")},
+                  "validation_curves": {metric: r["curves"][metric] for metric in ("valid_loss", "valid_bleu")},
                   "resumes": r.get("resumes", [])} for r in results],
         "unfinished_runs": unfinished,
     }

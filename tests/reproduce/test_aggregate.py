@@ -48,6 +48,7 @@ def test_rows_hold_mean_spread_delta_and_updates_to_reach_the_baseline() -> None
     # baseline final valid BLEU 21 and loss 3.5: knee seed 1 reaches both at update 75,
     # seed 2 reaches BLEU at 100 and loss at 75
     assert knee["updates_to_baseline_valid_bleu"] == math.ceil((75 + 100) / 2)
+    assert knee["updates_to_baseline_valid_bleu_per_seed"] == {1: 75, 2: 100}
     assert knee["updates_to_baseline_valid_loss"] == 75
     assert base["updates_to_baseline_valid_loss"] == 100  # the baseline reaches itself at its end
     assert knee["lr_max_relative_error"] == pytest.approx(0.0, abs=1e-12)

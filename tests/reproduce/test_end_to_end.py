@@ -122,12 +122,16 @@ def test_reproduce_interrupt_resume_and_report(iwslt_bin: Path, config_dir: Path
     assert rows["knee"]["delta_bleu_vs_baseline"] == pytest.approx(
         rows["knee"]["bleu_tokenized"]["mean"] - rows["inverse_sqrt"]["bleu_tokenized"]["mean"])
     markdown = (run_dir / "results.md").read_text()
-    assert "| knee |" in markdown and "| inverse_sqrt |" in markdown and "SYNTHETIC" not in markdown
+    explore = rows["knee"]["lr_scheduler"]["explore_ratio"]
+    assert f"| knee (explore {explore:g}) |" in markdown and "| inverse_sqrt |" in markdown
+    assert "SYNTHETIC" not in markdown and f"- evaluated checkpoint, 2ep: {knee['checkpoint']} (" in markdown
+    assert [run["validation_curves"]["valid_loss"] for run in summary["runs"] if run["schedule"] == "knee"] \
+        == [knee["curves"]["valid_loss"]]
     for name in ("lr_2ep.png", "valid_loss_2ep.png", "bleu_vs_budget.png"):
         assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert main(["report", str(run_dir)]) == 0
-    assert "| knee |" in capsys.readouterr().out
+    assert f"| knee (explore {explore:g}) |" in capsys.readouterr().out
 
     changed = yaml.safe_load((config_dir / "schedules.yaml").read_text())
     changed["knee"]["train"] = {"lr": 0.001}  # the knee run only

@@ -117,7 +117,7 @@ def test_tiny_end_to_end_on_real_multi30k(multi30k_text: Path, tiny_multi30k_con
     assert main(["reproduce", "multi30k", "--preset", "cpu", "--schedules", "inverse_sqrt",
                  "knee_explore50", "--budgets", "2ep", "--seeds", "1", "--run-dir",
                  str(run_dir), "--data-dir", str(multi30k_text)]) == 0
-    assert "| knee_explore50 |" in capsys.readouterr().out
+    assert "| knee_explore50 (explore 0.5) |" in capsys.readouterr().out
 
     for name in ("results.md", "results.json", "lr_2ep.png"):
         assert (run_dir / name).is_file()
