@@ -58,7 +58,7 @@ class KneeLRScheduleConfig(FairseqDataclass):
                   "(default 0.5 when --explore-updates is not given)"},
     )
     total_num_update: Optional[int] = field(
-        default=II("optimization.max_update"),
+        default=None,  # not II("optimization.max_update"): fairseq's bridge would then parse the flag untyped
         metadata={"help": "updates at which the LR reaches --end-learning-rate "
                   "(default --max-update)"},
     )
@@ -68,8 +68,7 @@ class KneeLRScheduleConfig(FairseqDataclass):
     )
     lr: List[float] = II("optimization.lr")
     # No help text: fairseq's argparse bridge then fills it from --max-update. It is the horizon
-    # when --total-num-update is not given (the bridge turns an unset flag into null, not into
-    # the interpolation above).
+    # when --total-num-update is not given.
     max_update: int = II("optimization.max_update")
 
 
@@ -89,7 +88,7 @@ def schedule_from_config(cfg: KneeLRScheduleConfig) -> KneeSchedule:
     if len(lrs) != 1:
         raise KneeConfigError("--lr", lrs, "exactly one value (the peak LR)",
                               f"{_PREFIX}--lr takes exactly one value (the peak LR), got {lrs}")
-    # Unset --total-num-update is null from the command line and ${max_update} from Hydra.
+    # Unset --total-num-update is null (from the command line and from Hydra).
     horizon = cfg.max_update if cfg.total_num_update is None else cfg.total_num_update
     if cfg.total_num_update in (None, cfg.max_update) and (horizon is None or horizon <= 0):
         raise KneeConfigError(

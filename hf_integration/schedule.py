@@ -63,7 +63,7 @@ def get_knee_schedule_with_warmup(
             The number of steps held at the peak lr after warmup. Exclusive with `explore_ratio`.
         explore_ratio (`float`, *optional*):
             The explore phase as a fraction of the whole budget `num_training_steps`, in [0, 1]
-            (`round(explore_ratio * num_training_steps)` steps). When neither explore argument is given, 0.5.
+            (`floor(explore_ratio * num_training_steps + 0.5)` steps, rounded half up). When neither explore argument is given, 0.5.
         min_lr_ratio (`float`, *optional*, defaults to 0.0):
             The final learning rate as a ratio of the initial lr, in [0, 1] (the paper decays to 0).
         last_epoch (`int`, *optional*, defaults to -1):

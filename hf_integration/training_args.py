@@ -267,7 +267,8 @@ class KneeTrainingArgumentsMixin:
         explore_steps, explore_ratio, explore_names = self._explore()
         min_lr_ratio = kwargs.get("min_lr_ratio", 0.0)
         check_number("learning_rate", self.learning_rate, inclusive=False)  # the peak LR
-        with renamed_errors({**_ARGUMENT_NAMES, **explore_names}):
+        check_number("warmup_steps", self.warmup_steps)  # also when the budget is in epochs
+        with renamed_errors({**_ARGUMENT_NAMES, **explore_names, "total_steps": "max_steps"}):
             check_lr_bound("end_lr", min_lr_ratio, 1.0)
             if self.max_steps > 0:
                 KneeSchedule(

@@ -7,8 +7,9 @@ Conventions
 -----------
 ``step`` is the number of optimizer updates already *completed* (fairseq's ``num_updates``,
 ``LambdaLR``'s ``last_epoch``). ``knee_lr(step)`` is the LR the optimizer holds after ``step``
-updates, i.e. the LR used by update ``step + 1`` and the value both fairseq and the HF
-``Trainer`` log for update ``step``.
+updates, i.e. the LR used by update ``step + 1``. fairseq logs it for update ``step``; the HF
+``Trainer`` reads the LR before its scheduler steps, so it logs ``lr(step - 1)`` for update
+``step`` (the LR that update used).
 
 With ``W`` warmup steps, ``E`` explore steps and ``T`` total steps::
 
@@ -26,10 +27,12 @@ fill the whole budget (``W + E = T``, no decay phase), where ``lr(T) = end`` sti
 LR drops from ``peak`` to ``end`` at ``T``.
 
 ``explore_ratio`` is a fraction of the *whole* budget ``T`` (the paper's "50% of the training
-budget"): ``E = round(explore_ratio * T)``. Explore starts after warmup, as in the authors' code.
+budget"): ``E = floor(explore_ratio * T + 0.5)`` (rounded half up, unlike Python's ``round``).
+Explore starts after warmup, as in the authors' code.
 When neither ``explore_steps`` nor ``explore_ratio`` is given, ``explore_ratio = 0.5``.
 
-Example (the authors' trace: warmup 2, explore 3, total 10, peak 1):
+Example (warmup 2, explore 3, total 10, peak 1): the LR after each of the 10 updates, which is
+the authors' trace, where update ``k`` reports the LR set for it after ``k`` steps:
 
 >>> schedule = KneeSchedule(peak_lr=1.0, total_steps=10, warmup_steps=2, explore_steps=3)
 >>> [round(schedule(s), 3) for s in range(1, 11)]

@@ -54,6 +54,10 @@ class ArgumentError(UserError, ValueError):
         self.template = template or f"⟨{argument}⟩ must be {allowed}, got {value!r}"
         super().__init__(self.render())
 
+    def __reduce__(self) -> tuple[type[ArgumentError], tuple[Any, ...]]:
+        """Picklable (a worker process can send it back), with its rename template."""
+        return type(self), (self.argument, self.value, self._allowed, self.template)
+
     @property
     def allowed(self) -> str:
         """The allowed range, in the core's names."""

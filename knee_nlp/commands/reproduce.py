@@ -26,6 +26,12 @@ def run(args: argparse.Namespace) -> int:
     check_unique("--seeds", args.seeds)
     check_unique("--schedules", args.schedules)
     check_unique("--budgets", args.budgets)
+    try:
+        explore = (explore_choice(args.explore_ratio) if args.explore_ratio is not None
+                   else read_recommendation(Path(args.explore_from), args.experiment, args.preset)
+                   if args.explore_from else None)
+    except UserError as error:
+        fail("knee-nlp reproduce", error)
     request = Request(
         experiment=args.experiment, preset=args.preset,
         run_dir=check_writable_dir(args.run_dir or f"runs/{args.experiment}-{args.preset}", "--run-dir"),
@@ -36,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=Path(args.data_dir) if args.data_dir else None,
         config_dir=Path(args.config_dir) if args.config_dir else None, dry_run=args.dry_run,
         raw_dir=Path(args.raw_dir) if args.raw_dir else None,
-        explore=(explore_choice(args.explore_ratio) if args.explore_ratio is not None
-                 else read_recommendation(Path(args.explore_from)) if args.explore_from else None),
+        explore=explore,
     )
     try:
         run_dir = reproduce(request)

@@ -139,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
               f"{validation['mean']:.4f}{sd} over {validation['n']} seed(s) (chosen on validation, not test)")
         for note in recommendation.get("notes", []):
             print(f"  note: {note}")
-    print(f"wrote {sweep_dir / 'results.md'}, results.json, explore_sweep.png, recommended.json")
+        print(f"wrote {sweep_dir / 'results.md'}, results.json, explore_sweep.png, recommended.json")
+    else:
+        print(f"wrote {sweep_dir / 'results.md'} and results.json; no recommendation yet (see results.md)")
     return 0
 
 

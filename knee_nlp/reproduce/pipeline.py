@@ -89,6 +89,10 @@ def select_runs(spec: ExperimentSpec, request: Request) -> list[RunConfig]:
     unknown = sorted(set(schedules) - set(SCHEDULES))
     if unknown:
         raise ConfigError(f"unknown schedule(s) {unknown}; choose from {sorted(SCHEDULES)}")
+    if request.explore is not None and TUNED_SCHEDULE not in schedules:
+        raise ConfigError(f"{request.explore.flag} sets the explore fraction of the '{TUNED_SCHEDULE}' "
+                          f"schedule, which is not among the schedules to run ({', '.join(schedules)}): "
+                          f"add --schedules {TUNED_SCHEDULE} ...")
     runs = [with_explore(load_run_config(spec, request.preset, s, b), request.explore)
             for b in budgets for s in schedules]
     limits = {json.dumps(run.data, sort_keys=True) for run in runs}
@@ -116,20 +120,20 @@ def _check_manifest(run_dir: Path, record: dict, *, write: bool = True) -> None:
         write_text_atomic(path, json.dumps({**previous, **record}, indent=2) + "\n")
 
 
-def _check_tuned_explore(run_dir: Path, runs: list[RunConfig], choice: ExploreChoice | None) -> None:
+def _check_tuned_explore(run_dir: Path, runs: list[RunConfig], choice: ExploreChoice | None) -> dict | None:
     """Refuse tuned-knee runs whose explore setting differs from the run dir's earlier ones (they
-    would be averaged into one row); record it in ``reproduce.json`` with how it was chosen."""
+    would be averaged into one row); return what ``reproduce.json`` should record (``None``: nothing
+    new), written only once the runs are planned and about to train."""
     knee = next((run for run in runs if run.schedule == TUNED_SCHEDULE), None)
     if knee is None:
-        return
+        return None
     setting = {key: knee.lr_scheduler[key] for key in ("explore_ratio", "explore_updates")
                if knee.lr_scheduler.get(key) is not None}
     chosen_by = choice.chosen_by if choice else "the experiment's config"
     path = run_dir / MANIFEST
     previous = (read_state(path) if path.is_file() else {}).get("tuned_explore")
     if previous is None:
-        _check_manifest(run_dir, {"tuned_explore": {**setting, "chosen_by": chosen_by}})
-        return
+        return {"tuned_explore": {**setting, "chosen_by": chosen_by}}
     earlier = {key: value for key, value in previous.items() if key != "chosen_by"}
     if earlier != setting:
         flag = (f"--explore-ratio {earlier['explore_ratio']}" if "explore_ratio" in earlier
@@ -138,6 +142,7 @@ def _check_tuned_explore(run_dir: Path, runs: list[RunConfig], choice: ExploreCh
             f"{run_dir} holds '{TUNED_SCHEDULE}' runs with {earlier} (chosen by {previous.get('chosen_by')}); "
             f"this command would train {setting} (chosen by {chosen_by}), and the report would average "
             f"both: pass {flag}, or choose another --run-dir")
+    return None
 
 
 def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...], run_dir: Path,
@@ -200,7 +205,7 @@ def reproduce(request: Request) -> Path:
 def _reproduce_in(run_dir: Path, spec: ExperimentSpec, runs: list[RunConfig],
                   seeds: tuple[int, ...], cpu: bool, request: Request) -> None:
     _check_manifest(run_dir, {"experiment": spec.name, "preset": request.preset})
-    _check_tuned_explore(run_dir, runs, request.explore)
+    tuned_explore = _check_tuned_explore(run_dir, runs, request.explore)
     origin = {"data_origin": data_origin(spec, request.data_dir)}
     _check_manifest(run_dir, origin, write=False)  # other data is refused before data/ is rewritten
     data = resolve_data(spec, run_dir / "data", request.data_dir, runs[0].data, request.preset,
@@ -227,6 +232,8 @@ def _reproduce_in(run_dir: Path, spec: ExperimentSpec, runs: list[RunConfig],
             print("  " + shlex.join(plan.train_argv), flush=True)
     if request.dry_run:
         return
+    if tuned_explore:  # recorded once it is known to fit every budget and before the first run
+        _check_manifest(run_dir, tuned_explore)
     for plan in plans:
         execute(plan, target_lang=spec.target_lang, test_pairs=data.pairs["test"])
     write_report(run_dir)

@@ -1,16 +1,22 @@
 """The explore sweep's report: mean ± sd per explore setting, the recommendation, and the figure.
 
 The recommendation is the explore fraction with the best mean **validation** score over its
-seeds; the test score is reported next to it and never used to choose (ties go to the smaller
-fraction). Files written into the sweep directory, all rewritten from the finished runs:
-``results.json`` (every run and the summary), ``results.md`` (the table), ``explore_sweep.png``
-(strip plots of validation score, test score and sharpness per explore setting, each run a dot,
-mean ± sd as a bar) and ``recommended.json`` (what ``knee-nlp reproduce`` can take).
+seeds; the test score is reported next to it and never used to choose (means within 1e-9 tie,
+and ties go to the smaller fraction). It is drawn only from a balanced grid: at least two explore
+settings, each finished on the same seeds (so the means compare the same initialisations). The
+margin over the runner-up is paired by seed; the choice is called not clear-cut when that margin
+is under two standard errors of the paired differences, or rests on one seed. Files written into
+the sweep directory, all rewritten from the finished runs: ``results.json`` (every run and the
+summary), ``results.md`` (the table), ``explore_sweep.png`` (strip plots of validation score,
+test score and sharpness per explore setting, each run a dot, mean ± sd as a bar) and
+``recommended.json`` (what ``knee-nlp reproduce --explore-from`` takes: the choice with the
+sweep's settings; removed while the grid is unbalanced).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +25,9 @@ from typing import Any
 from knee_nlp.atomic import atomic_file, write_text_atomic
 
 METRICS = ("validation", "test", "sharpness")
+RECOMMENDATION = "recommended.json"
+#: validation means closer than this are a tie (the smaller explore fraction wins)
+TIE = 1e-9
 
 
 def ratio_label(explore_ratio: float) -> str:
@@ -50,14 +59,36 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[float, dict[str, Any]]:
     }
 
 
-def recommend(summary: dict[float, dict[str, Any]], score_name: str) -> dict[str, Any] | None:
-    """The explore ratio with the best mean validation score (ties: the smaller ratio)."""
-    if not summary:
+def balance_problem(summary: dict[float, dict[str, Any]]) -> str | None:
+    """Why no recommendation can be drawn from ``summary`` yet (``None``: the grid is balanced)."""
+    if len(summary) < 2:
+        return "fewer than two explore settings have finished: nothing was compared yet"
+    seeds = {ratio: tuple(row["seeds"]) for ratio, row in summary.items()}
+    if len(set(seeds.values())) > 1:
+        listed = "; ".join(f"{ratio_label(ratio)}: {', '.join(map(str, s))}" for ratio, s in seeds.items())
+        return f"the explore settings have finished on different seeds ({listed})"
+    return None
+
+
+def _paired_margin(runs: Sequence[dict[str, Any]], best: float, other: float) -> dict[str, Any]:
+    """Mean, standard error and count of the per-seed validation differences ``best - other``."""
+    by_seed = {(float(run["explore_ratio"]), run["seed"]): run["validation"] for run in runs}
+    seeds = sorted(seed for ratio, seed in by_seed if ratio == best)
+    differences = [by_seed[(best, seed)] - by_seed[(other, seed)] for seed in seeds]
+    se = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
+    return {"mean": statistics.fmean(differences), "se": se, "n": len(differences)}
+
+
+def recommend(summary: dict[float, dict[str, Any]], runs: Sequence[dict[str, Any]],
+              score_name: str) -> dict[str, Any] | None:
+    """The explore ratio with the best mean validation score (ties: the smaller ratio), or
+    ``None`` while the grid is unbalanced (see :func:`balance_problem`)."""
+    if balance_problem(summary):
         return None
-    ranked = sorted(summary, key=lambda ratio: (-summary[ratio]["validation"]["mean"], ratio))
-    best = ranked[0]
+    ranked = sorted(summary, key=lambda ratio: (-round(summary[ratio]["validation"]["mean"] / TIE), ratio))
+    best, runner_up = ranked[0], ranked[1]
     row = summary[best]
-    counts = {ratio: summary[ratio]["validation"]["n"] for ratio in summary}
+    margin = _paired_margin(runs, best, runner_up)
     record = {
         "explore_ratio": best,
         "chosen_on": f"validation {score_name}, mean over seeds (highest wins; the test score is "
@@ -67,22 +98,17 @@ def recommend(summary: dict[float, dict[str, Any]], score_name: str) -> dict[str
         "sharpness": row["sharpness"],
         "seeds": row["seeds"],
         "candidates": {ratio_label(ratio): {"validation_mean": summary[ratio]["validation"]["mean"],
-                                      "validation_sd": summary[ratio]["validation"]["sd"],
-                                      "n": counts[ratio]} for ratio in summary},
+                                            "validation_sd": summary[ratio]["validation"]["sd"],
+                                            "n": summary[ratio]["validation"]["n"]} for ratio in summary},
+        "runner_up": {"explore_ratio": runner_up, "validation_margin_paired": margin},
         "notes": [],
     }
-    if len(ranked) > 1:
-        runner_up = ranked[1]
-        record["runner_up"] = {"explore_ratio": runner_up,
-                               "validation_margin": row["validation"]["mean"] - summary[runner_up]["validation"]["mean"]}
-        sd = row["validation"]["sd"]
-        if sd is not None and record["runner_up"]["validation_margin"] < sd:
-            record["notes"].append(f"the margin over explore {runner_up:g} is smaller than one sd "
-                                   f"of the chosen setting: the choice is not clear-cut")
-    else:
-        record["notes"].append("only one explore setting finished: nothing was compared yet")
-    if len(set(counts.values())) > 1:
-        record["notes"].append(f"settings have different numbers of finished seeds: {counts}")
+    if margin["se"] is None:
+        record["notes"].append("one seed per setting: no spread to judge the margin by; run more seeds")
+    elif margin["mean"] < 2 * margin["se"]:
+        record["notes"].append(
+            f"the margin over explore {runner_up:g} ({margin['mean']:.4g}, paired by seed) is under two "
+            f"standard errors ({2 * margin['se']:.4g}): the choice is not clear-cut")
     return record
 
 
@@ -124,6 +150,8 @@ def markdown(manifest: dict[str, Any], runs: Sequence[dict[str, Any]], summary: 
                      f"(best mean validation {score}: {_cell(recommendation['validation'], percent)} "
                      f"over {recommendation['validation']['n']} seed(s); chosen on validation, never on test).")
         lines += [f"- {note}" for note in recommendation["notes"]]
+    elif summary:
+        lines.append(f"No recommendation yet: {balance_problem(summary)}.")
     else:
         lines.append("No finished runs yet.")
     lines += ["", "Mean ± sample sd over seeds. Every run:", "",
@@ -176,21 +204,24 @@ def figure(manifest: dict[str, Any], summary: dict[float, dict[str, Any]], runs:
 
 
 def write_report(sweep_dir: Path, manifest: dict[str, Any], runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """(Re)write results.json, results.md, explore_sweep.png and recommended.json; return the
-    recommendation (``None`` before the first finished run)."""
+    """(Re)write results.json, results.md, explore_sweep.png and recommended.json (removed while
+    the grid is unbalanced); return the recommendation (``None`` while there is none)."""
     runs = sorted(runs, key=lambda run: (run["explore_ratio"], run["seed"]))
     summary = summarize(runs)
-    recommendation = recommend(summary, manifest["backend"]["score_name"])
+    recommendation = recommend(summary, runs, manifest["backend"]["score_name"])
     write_text_atomic(sweep_dir / "results.json", json.dumps(
         {"manifest": manifest, "runs": runs,
          "summary": {ratio_label(ratio): row for ratio, row in summary.items()},
-         "recommendation": recommendation}, indent=1) + "\n")
+         "recommendation": recommendation, "no_recommendation_because": balance_problem(summary)},
+        indent=1) + "\n")
     write_text_atomic(sweep_dir / "results.md", markdown(manifest, runs, summary, recommendation))
     if summary:
         figure(manifest, summary, runs, sweep_dir / "explore_sweep.png",
                recommendation["explore_ratio"] if recommendation else None)
     if recommendation:
-        write_text_atomic(sweep_dir / "recommended.json", json.dumps(
-            {**recommendation, "backend": manifest["backend"]["name"], "sweep_dir": str(sweep_dir),
-             "data": manifest.get("data", {})}, indent=1) + "\n")
+        write_text_atomic(sweep_dir / RECOMMENDATION, json.dumps(
+            {**recommendation, "backend": manifest["backend"]["name"], "settings": manifest["settings"],
+             "sweep_dir": str(sweep_dir), "data": manifest.get("data", {})}, indent=1) + "\n")
+    else:
+        (sweep_dir / RECOMMENDATION).unlink(missing_ok=True)  # a stale choice must not outlive its grid
     return recommendation

@@ -15,7 +15,9 @@ data and the report (:mod:`knee_nlp.run_lock`).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -26,7 +28,7 @@ from knee_nlp.atomic import write_text_atomic
 from knee_nlp.run_lock import DirectoryLockError, holds_other_files, locked
 from knee_nlp.state_files import read_json
 from knee_nlp.sweep.backend import Backend, SharpnessSettings
-from knee_nlp.sweep.report import ratio_label, write_report
+from knee_nlp.sweep.report import RECOMMENDATION, ratio_label, write_report
 
 MANIFEST = "sweep.json"
 FORMAT = 1
@@ -90,9 +92,34 @@ def load_manifest(sweep_dir: Path) -> dict[str, Any]:
     return read_json(path, DAMAGED_MANIFEST)
 
 
+def settings_fingerprint(settings: dict[str, Any]) -> str:
+    """SHA-256 of a sweep's settings: each ``result.json`` carries the one it was computed with."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
 def load_results(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Every finished run's ``result.json`` under ``sweep_dir/runs``."""
-    return [read_json(path, DAMAGED_STEP) for path in sorted((sweep_dir / "runs").glob("*/result.json"))]
+    """Every finished run's ``result.json`` under ``sweep_dir/runs``: each in the folder its
+    explore ratio and seed name, computed with this sweep's settings (runs copied in from another
+    sweep directory of the same settings count; a copy under another name, or from other settings,
+    is refused), with finite scores."""
+    fingerprint = settings_fingerprint(load_manifest(sweep_dir)["settings"])
+    results = []
+    for path in sorted((sweep_dir / "runs").glob("*/result.json")):
+        result = read_json(path, DAMAGED_STEP)
+        if result.get("settings_sha256", fingerprint) != fingerprint:  # runs of format 1 predate it
+            raise ValueError(f"{path} was computed by a sweep with other settings than {sweep_dir / MANIFEST}: "
+                             "it cannot be compared with these runs; remove it")
+        expected = run_name(result["explore_ratio"], result["seed"])
+        if path.parent.name != expected:
+            raise ValueError(f"{path} is the result of {expected} but lies in {path.parent.name}/: a "
+                             f"copied or renamed run would be counted twice; move it to runs/{expected}/")
+        bad = [metric for metric in ("validation", "test", "sharpness")
+               if not isinstance(result[metric], (int, float)) or not math.isfinite(result[metric])]
+        if bad:
+            raise ValueError(f"{path}: {', '.join(bad)} is not a finite number "
+                             f"({', '.join(repr(result[m]) for m in bad)}); {DAMAGED_STEP}")
+        results.append(result)
+    return results
 
 
 def report(sweep_dir: Path) -> dict[str, Any] | None:
@@ -105,7 +132,7 @@ def _json(path: Path) -> dict[str, Any] | None:
 
 
 def run_one(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings, explore_ratio: float,
-            seed: int, log: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
+            seed: int, log: Callable[[str], None], fingerprint: str) -> tuple[dict[str, Any], bool]:
     """Train, score and measure one run (each step skipped if done); return its result and whether
     anything was computed."""
     run_dir = sweep_dir / "runs" / run_name(explore_ratio, seed)
@@ -116,11 +143,11 @@ def run_one(sweep_dir: Path, backend: Backend, sharpness: SharpnessSettings, exp
         done = _json(run_dir / "result.json")  # finished while this worker waited for the lock
         if done is not None:
             return done, False
-        return _compute(run_dir, backend, sharpness, explore_ratio, seed, log), True
+        return _compute(run_dir, backend, sharpness, explore_ratio, seed, log, fingerprint), True
 
 
 def _compute(run_dir: Path, backend: Backend, sharpness: SharpnessSettings, explore_ratio: float,
-             seed: int, log: Callable[[str], None]) -> dict[str, Any]:
+             seed: int, log: Callable[[str], None], fingerprint: str) -> dict[str, Any]:
     started = time.perf_counter()
     if not backend.is_trained(run_dir):
         log(f"{run_dir.name}: training")
@@ -138,7 +165,7 @@ def _compute(run_dir: Path, backend: Backend, sharpness: SharpnessSettings, expl
         write_text_atomic(run_dir / "sharpness.json", json.dumps(measured, indent=1) + "\n")
     record = {"run": run_dir.name, "explore_ratio": explore_ratio, "seed": seed,
               "validation": scores["validation"], "test": scores["test"], "sharpness": measured["value"],
-              "scores": scores, "sharpness_detail": measured,
+              "scores": scores, "sharpness_detail": measured, "settings_sha256": fingerprint,
               "seconds_this_call": round(time.perf_counter() - started, 1)}
     write_text_atomic(run_dir / "result.json", json.dumps(record, indent=1) + "\n")
     return record
@@ -160,7 +187,8 @@ def run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float]
     recommendation, elsewhere = None, []
     for index, (ratio, seed) in enumerate(jobs, 1):
         try:
-            record, computed = run_one(sweep_dir, backend, sharpness, ratio, seed, log)
+            record, computed = run_one(sweep_dir, backend, sharpness, ratio, seed, log,
+                                       settings_fingerprint(manifest["settings"]))
         except DirectoryLockError as busy:
             if busy.holder is None:
                 raise
@@ -176,4 +204,4 @@ def run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float]
     if elsewhere:
         log(f"left to the process(es) computing them: {' '.join(elsewhere)}; each rewrites the report "
             "when it finishes")
-    return recommendation if recommendation is not None else _json(sweep_dir / "recommended.json")
+    return recommendation if recommendation is not None else _json(sweep_dir / RECOMMENDATION)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from knee_nlp.cli import main
 from knee_nlp.sweep.backend import Scores, SharpnessSettings
 from knee_nlp.sweep.bert import check_override
 from knee_nlp.sweep.report import recommend, summarize, write_report
-from knee_nlp.sweep.runner import load_results, open_sweep, run_name, run_sweep
+from knee_nlp.sweep.runner import load_results, open_sweep, report, run_name, run_sweep
 from knee_nlp.sweep.splits import is_title, split_by_article
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,27 +69,53 @@ def test_run_names_are_short_and_never_shared() -> None:
 
 
 def test_recommendation_follows_validation_not_test(tmp_path: Path) -> None:
-    summary = summarize(DISAGREE)
+    runs = DISAGREE + [_run(0.0, 2, 0.52, 0.50, 2.2)]
+    summary = summarize(runs)
     assert list(summary) == [0.0, 0.25, 0.5]
     assert summary[0.25]["validation"]["mean"] == pytest.approx(0.61)
     assert summary[0.25]["validation"]["sd"] == pytest.approx(0.0141421356)
-    assert summary[0.0]["validation"]["sd"] is None and summary[0.5]["seeds"] == [1, 2]
-    chosen = recommend(summary, "accuracy")
+    assert summary[0.5]["seeds"] == [1, 2]
+    chosen = recommend(summary, runs, "accuracy")
     assert chosen["explore_ratio"] == 0.25 and "validation" in chosen["chosen_on"]
     assert chosen["runner_up"]["explore_ratio"] == 0.5
-    assert any("different numbers of finished seeds" in note for note in chosen["notes"])
-    # ties go to the smaller ratio
-    tie = summarize([_run(0.5, 1, 0.6, 0.1, 1.0), _run(0.25, 1, 0.6, 0.9, 1.0)])
-    assert recommend(tie, "accuracy")["explore_ratio"] == 0.25
+    # paired by seed: 0.60 - 0.55 and 0.62 - 0.57, no spread, so the margin is clear
+    assert chosen["runner_up"]["validation_margin_paired"] == {"mean": pytest.approx(0.05), "se": pytest.approx(0.0),
+                                                               "n": 2}
+    assert chosen["notes"] == []
 
-    write_report(tmp_path, MANIFEST, DISAGREE)
+    write_report(tmp_path, MANIFEST, runs)
     written = json.loads((tmp_path / "recommended.json").read_text())
     assert written["explore_ratio"] == 0.25 and written["validation"]["n"] == 2
+    assert written["settings"] == MANIFEST["settings"]  # reproduce --explore-from checks them
     table = (tmp_path / "results.md").read_text()
     assert "| 0.25 (recommended) | 2 | 1, 2 | 61.00% ± 1.41 | 41.00% ± 1.41 |" in table
     assert "NOTE: 50 sharpness steps, fewer than the tool's default 1000" in table
     assert json.loads((tmp_path / "results.json").read_text())["summary"]["0.5"]["test"]["mean"] == pytest.approx(0.71)
     assert (tmp_path / "explore_sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ties_go_to_the_smaller_ratio_and_noisy_margins_are_flagged() -> None:
+    # 34.00 + 34.04 and 34.02 + 34.02 have float means that differ by 7e-15: a tie
+    tie = [_run(0.5, 1, 34.00, 0.1, 1.0), _run(0.5, 2, 34.04, 0.1, 1.0),
+           _run(0.25, 1, 34.02, 0.9, 1.0), _run(0.25, 2, 34.02, 0.9, 1.0)]
+    assert recommend(summarize(tie), tie, "BLEU")["explore_ratio"] == 0.25
+    noisy = [_run(0.5, 1, 35.0, 0, 1), _run(0.5, 2, 36.0, 0, 1), _run(0.25, 1, 35.2, 0, 1), _run(0.25, 2, 35.4, 0, 1)]
+    chosen = recommend(summarize(noisy), noisy, "BLEU")
+    assert chosen["explore_ratio"] == 0.5 and "not clear-cut" in chosen["notes"][0]
+    one_seed = [_run(0.5, 1, 35.0, 0, 1), _run(0.25, 1, 34.0, 0, 1)]
+    assert "one seed" in recommend(summarize(one_seed), one_seed, "BLEU")["notes"][0]
+
+
+def test_no_recommendation_from_an_unbalanced_grid(tmp_path: Path) -> None:
+    write_report(tmp_path, MANIFEST, DISAGREE + [_run(0.0, 2, 0.52, 0.50, 2.2)])
+    assert (tmp_path / "recommended.json").is_file()
+    write_report(tmp_path, MANIFEST, DISAGREE)  # explore 0 has seed 1 only: different seeds
+    assert not (tmp_path / "recommended.json").exists()  # the stale choice is gone
+    assert recommend(summarize(DISAGREE), DISAGREE, "accuracy") is None
+    assert ("No recommendation yet: the explore settings have finished on different seeds (0: 1; 0.25: 1, 2; "
+            "0.5: 1, 2)") in (tmp_path / "results.md").read_text()
+    single = [_run(0.25, 1, 0.6, 0.4, 1.0)]
+    assert recommend(summarize(single), single, "accuracy") is None
 
 
 # --- the sweep directory, with a fake backend ----------------------------------------------------
@@ -156,6 +183,30 @@ def test_sweep_directory_resumes_runs_subsets_and_refuses_other_settings(tmp_pat
     (other / "x").write_text("")
     with pytest.raises(ValueError, match="not empty and has no sweep.json"):
         open_sweep(other, FakeBackend(), sharp)
+
+
+def test_runs_copied_in_count_once_and_damaged_scores_are_named(tmp_path: Path) -> None:
+    sharp = SharpnessSettings(eps=1e-4, steps=3, lr=0.2, batches=1)
+    machine_a, machine_b = tmp_path / "a", tmp_path / "b"
+    run_sweep(machine_a, FakeBackend(), [0.0, 0.25], [1], sharp, log=lambda _: None)
+    run_sweep(machine_b, FakeBackend(), [0.0, 0.25], [2], sharp, log=lambda _: None)
+    for run in (machine_b / "runs").iterdir():  # the documented merge: copy run folders across
+        shutil.copytree(run, machine_a / "runs" / run.name)
+    assert report(machine_a)["seeds"] == [1, 2]
+    shutil.copytree(machine_b / "runs" / "explore0-seed2", machine_a / "runs" / "explore0-seed2-from-b")
+    with pytest.raises(ValueError, match="result of explore0-seed2 but lies in explore0-seed2-from-b"):
+        load_results(machine_a)
+    shutil.rmtree(machine_a / "runs" / "explore0-seed2-from-b")
+    machine_c = tmp_path / "c"  # other backend settings: its runs cannot join
+    run_sweep(machine_c, FakeBackend(2), [0.5], [3], sharp, log=lambda _: None)
+    shutil.copytree(machine_c / "runs" / "explore0.5-seed3", machine_a / "runs" / "explore0.5-seed3")
+    with pytest.raises(ValueError, match="explore0.5-seed3/result.json was computed by a sweep with other settings"):
+        load_results(machine_a)
+    shutil.rmtree(machine_a / "runs" / "explore0.5-seed3")
+    result = machine_a / "runs" / "explore0-seed1" / "result.json"
+    result.write_text(result.read_text().replace('"sharpness": 1.0', '"sharpness": NaN'))
+    with pytest.raises(ValueError, match=r"explore0-seed1/result.json: sharpness is not a finite number \(nan\)"):
+        load_results(machine_a)
 
 
 # --- command-line errors ---------------------------------------------------------------------------

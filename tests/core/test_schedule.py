@@ -146,3 +146,15 @@ def test_ratio_to_steps_within_half_a_step(total: int, ratio: float) -> None:
     steps = explore_steps_from_ratio(ratio, total)
     assert 0 <= steps <= total
     assert abs(steps - ratio * total) <= 0.5
+
+
+def test_argument_errors_survive_pickling_with_their_rename_template() -> None:
+    """A worker process sends its error back pickled: the copy keeps message, fields and renames."""
+    import pickle
+
+    from knee_nlp.validation import ArgumentError
+
+    error = ArgumentError("end_lr", 2.0, "in [0, ⟨peak_lr⟩=1.0]")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.argument, copy.value) == (ArgumentError, str(error), "end_lr", 2.0)
+    assert str(copy.renamed({"end_lr": "--end-learning-rate"})) == "--end-learning-rate must be in [0, peak_lr=1.0], got 2.0"

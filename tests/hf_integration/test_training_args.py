@@ -64,7 +64,8 @@ def test_other_scheduler_types_are_transformers_own() -> None:
         (["--explore_ratio", "1.5"], r"explore_ratio must be a number in \[0, 1\], got 1.5"),
         (["--explore_steps", "-3"], r"explore_steps must be an integer >= 0, got -3"),
         (["--explore_ratio", "0.5", "--explore_steps", "3"], r"give explore_steps \(3\) or explore_ratio \(0.5\), not both"),
-        (["--max_steps", "10", "--warmup_steps", "6", "--explore_steps", "5"], r"must be <= total_steps \(10\)"),
+        (["--max_steps", "10", "--warmup_steps", "6", "--explore_steps", "5"], r"must be <= max_steps \(10\)"),
+        (["--warmup_steps", "nan"], r"warmup_steps must be a finite number >= 0.0, got nan"),
         (["--warmup_steps", "0.6", "--explore_ratio", "0.5"], r"warmup_steps \+ explore_ratio must be <= 1"),
         (["--lr_scheduler_kwargs", '{"min_lr_ratio": 2}'], r"min_lr_ratio must be in \[0, peak=1.0\], got 2"),
         (
@@ -82,7 +83,7 @@ def test_other_scheduler_types_are_transformers_own() -> None:
         ),
         (
             ["--max_steps", "10", "--warmup_steps", "6", "--lr_scheduler_kwargs", '{"num_explore_steps": 5}'],
-            r"warmup_steps \+ lr_scheduler_kwargs\['num_explore_steps'\] must be <= total_steps \(10\)",
+            r"warmup_steps \+ lr_scheduler_kwargs\['num_explore_steps'\] must be <= max_steps \(10\)",
         ),
         (
             ["--warmup_steps", "0.6", "--lr_scheduler_kwargs", '{"explore_ratio": 0.5}'],
@@ -218,7 +219,7 @@ def test_set_lr_scheduler_accepts_knee(tmp_path: Path) -> None:
         name="knee", max_steps=100, warmup_steps=0.1, explore_steps=40
     )
     assert (args.lr_scheduler_type, args.max_steps, args.explore_steps) == ("knee", 100, 40)
-    with pytest.raises(ValueError, match=r"warmup_steps \+ explore_steps must be <= total_steps \(100\)"):
+    with pytest.raises(ValueError, match=r"warmup_steps \+ explore_steps must be <= max_steps \(100\)"):
         args.set_lr_scheduler(name="knee", max_steps=100, warmup_steps=70, explore_steps=40)
     with pytest.raises(ValueError, match=r"explore_ratio=0.5 is only used with lr_scheduler_type='knee'"):
         args.set_lr_scheduler(name="cosine", explore_ratio=0.5)

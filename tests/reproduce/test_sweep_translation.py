@@ -127,7 +127,7 @@ def test_tiny_translation_sweep_through_the_cli(multi30k_text: Path, tiny_multi3
     assert recommended["explore_ratio"] == best and recommended["backend"] == "translation"
     assert recommended["validation"]["mean"] == pytest.approx(means[best]) and recommended["validation"]["n"] == 1
     assert recommended["chosen_on"].startswith("validation BLEU")
-    assert read_recommendation(sweep / "recommended.json").ratio == best  # what knee-nlp reproduce takes
+    assert read_recommendation(sweep / "recommended.json", "multi30k", "cpu").ratio == best  # reproduce takes it
     assert f"recommended explore ratio {best:g}" in out
     table = (sweep / "results.md").read_text()
     assert "# Explore sweep: translation" in table and f"| {best:g} (recommended) | 1 | 1 |" in table

@@ -161,6 +161,8 @@ BAD_FAIRSEQ: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("end lr negative", ["--lr", "1e-3", "--end-learning-rate", "-1"], ("--end-learning-rate", "got -1.0")),
     ("total updates 0", ["--lr", "1e-3", "--total-num-update", "0"], ("--total-num-update", "got 0")),
     ("total updates -5", ["--lr", "1e-3", "--total-num-update", "-5"], ("--total-num-update", "got -5")),
+    ("total updates 2.5", ["--lr", "1e-3", "--total-num-update", "2.5"], ("--total-num-update", "invalid int value", "'2.5'")),
+    ("total updates text", ["--lr", "1e-3", "--total-num-update", "abc"], ("--total-num-update", "invalid int value")),
     ("misspelt knee flag", ["--lr", "1e-3", "--explore-rato", "0.5"], ("unrecognized arguments", "--explore-rato")),
 ]
 

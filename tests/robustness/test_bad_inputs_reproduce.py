@@ -26,7 +26,10 @@ def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "file").write_text("x\n")
     (tmp_path / "no-key.json").write_text('{"ratio": 0.5}')
-    (tmp_path / "ratio-3.json").write_text('{"explore_ratio": 3}')
+    (tmp_path / "ratio-3.json").write_text(json.dumps({  # as the sweep writes it, edited to 3
+        "explore_ratio": 3, "candidates": {"3": {"validation_mean": 1.0}}, "backend": "translation",
+        "settings": {"backend_settings": {"experiment": "iwslt14", "preset": "tiny"}}}))
+    (tmp_path / "old.json").write_text('{"explore_ratio": 0.5}')
     for name, text in (("cut-manifest", '{"experiment": "iwsl'), ("list-manifest", "[1, 2]"),
                        ("wmt-manifest", json.dumps({"experiment": "wmt14", "preset": "tiny"}))):
         (tmp_path / name).mkdir()
@@ -74,7 +77,11 @@ BAD_FLAGS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("explore-from missing", [*TINY, "--explore-from", "@none.json"], ("--explore-from", "none.json")),
     ("explore-from not JSON", [*TINY, "--explore-from", "@file"], ("--explore-from", "not a recommendation")),
     ("explore-from without the key", [*TINY, "--explore-from", "@no-key.json"], ("--explore-from", "'explore_ratio'")),
-    ("explore-from ratio 3", [*TINY, "--explore-from", "@ratio-3.json"], ("--explore-ratio", "got 3")),
+    ("explore-from ratio 3", [*TINY, "--explore-from", "@ratio-3.json"], ("--explore-from", "[0, 1]", "got 3")),
+    ("explore-from a directory", [*TINY, "--explore-from", "@fr-en"], ("--explore-from", "is a directory")),
+    ("explore-from an old file", [*TINY, "--explore-from", "@old.json"], ("--explore-from", "older knee-nlp")),
+    ("explore-ratio without knee", [*TINY, "--schedules", "inverse_sqrt", "--explore-ratio", "0.5"],
+     ("--explore-ratio", "'knee' schedule, which is not among the schedules")),
     ("explore twice", [*TINY, "--explore-ratio", "0.5", "--explore-from", "@no-key.json"], ("not allowed with",)),
     ("preset unknown", ["iwslt14", "--preset", "huge", "--dry-run"], ("preset must be one of", "'huge'")),
     ("experiment unknown", ["iwslt15", "--dry-run"], ("unknown experiment 'iwslt15'", "iwslt14")),
