@@ -59,6 +59,7 @@ from knee_nlp.data.recipe import (
     SPLITS, PreparedData, bpe_steps, finish, open_output_dir, pair_counts, transform_step,
 )
 from knee_nlp.data.steps import Steps
+from knee_nlp.errors import InvalidInputError, RunFailedError
 from knee_nlp.validation import check_step_count
 
 SOURCE, TARGET = "de", "en"
@@ -171,6 +172,10 @@ def verify_checksum(path: Path) -> None:
                          f"{path.name} (revision {RELEASE_REVISION[:7]}) has {expected}")
 
 
+class DownloadError(RunFailedError, RuntimeError):
+    """A release file could not be fetched (network, HTTP error, cut-off transfer): exit status 1."""
+
+
 def download_file(url: str, target: Path, sha256: str, *, timeout: float = 60.0) -> Path:
     """Fetch ``url`` into ``target`` with a progress bar; ``target`` appears only once the
     whole body has arrived and its SHA-256 is ``sha256``.
@@ -192,18 +197,19 @@ def download_file(url: str, target: Path, sha256: str, *, timeout: float = 60.0)
                         received += len(chunk)
                         bar.update(len(chunk))
             if total is not None and received != total:
-                raise RuntimeError(f"download of {url} stopped after {received:,} of {total:,} "
-                                   "bytes; run the command again to retry")
+                raise DownloadError(f"download of {url} stopped after {received:,} of {total:,} "
+                                    "bytes; run the command again to retry")
             actual = sha256_file(work)
             if actual != sha256:
-                raise ValueError(f"download of {url} has SHA-256 {actual}, expected {sha256}; "
-                                 "the file at that address is not the Multi30k release file")
+                raise InvalidInputError(f"download of {url} has SHA-256 {actual}, expected {sha256}; "
+                                        "the file at that address is not the Multi30k release file")
     except (urllib.error.URLError, HTTPException, OSError) as error:
         if isinstance(error, urllib.error.HTTPError):
             reason = f"HTTP {error.code} {error.reason}"
         else:
             reason = getattr(error, "reason", None) or error
-        raise RuntimeError(f"could not download {url}: {reason}") from None
+        raise DownloadError(f"could not download {url}: {reason}; run the command again to retry, "
+                            "or pass the release files you have with --raw-dir") from None
     return target
 
 

@@ -169,8 +169,10 @@ def plan_runs(spec: ExperimentSpec, runs: list[RunConfig], seeds: tuple[int, ...
             try:
                 knee_schedule(run.lr_scheduler, run.peak_lr, max_update)
             except ValueError as error:
+                fits = ("" if run.lr_scheduler.get("explore_ratio") is None else
+                        f"; explore_ratio {(max_update - warmup) / max_update:.3f} at most fits this budget")
                 raise ReproduceError(f"{run.source}: {error} (budget {max_update} updates = "
-                                     f"{run.epochs:g} epochs x {per_epoch})") from None
+                                     f"{run.epochs:g} epochs x {per_epoch}{fits})") from None
         generate = generate_command(run, bin_dir=data.bin_dir, source_lang=src, target_lang=tgt,
                                     precision=precision, cpu=cpu)
         for seed in seeds:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,13 @@ def test_a_run_dir_keeps_one_tuned_explore(tmp_path: Path) -> None:
     assert main([*argv, "--explore-from", str(recommended)]) == 0
     assert main(["reproduce", "iwslt14", "--preset", "tiny", "--schedules", "inverse_sqrt", "--run-dir",
                  str(tmp_path / "run"), "--dry-run"]) == 0  # no knee run: nothing to compare
+
+
+def test_a_choice_that_does_not_fit_a_budget_says_what_fits(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["reproduce", "iwslt14", "--preset", "tiny", "--schedules", "knee", "--run-dir",
+              str(tmp_path / "run"), "--explore-ratio", "0.99", "--dry-run"])
+    assert refused.value.code == 2
+    message = str(refused.value)
+    assert "explore_ratio from --explore-ratio" in message and "must be <= --total-num-update" in message
+    assert re.search(r"explore_ratio 0\.\d{3} at most fits this budget\)", message)

@@ -73,6 +73,21 @@ def test_first_use_preparation_is_the_experiments_declaration(tmp_path: Path, mo
                      (tmp_path / "multi30k.de-en", tmp_path / "raw")]
 
 
+def test_a_failed_first_use_download_is_a_clean_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    from knee_nlp.data.multi30k import DownloadError
+
+    def offline(output: Path, raw_dir: Path | None) -> Path:
+        raise DownloadError("could not download http://127.0.0.1:9/train.de.gz: Connection refused")
+
+    monkeypatch.setitem(datasets.PREPARE_RECIPES, "multi30k", offline)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main(["reproduce", "multi30k", "--preset", "cpu", "--schedules", "knee", "--dry-run"])
+    assert stopped.value.code == 1  # a failed run, not a bad input: running again may work
+    err = capsys.readouterr().err
+    assert err.startswith("knee-nlp reproduce: error: could not download") and "Traceback" not in err
+
+
 def test_raw_dir_is_refused_for_experiments_without_a_recipe(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match="--raw-dir prepares the data of experiments with a "
