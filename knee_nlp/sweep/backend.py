@@ -18,8 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from knee_nlp.errors import RunFailedError
+
 if TYPE_CHECKING:
     from knee_nlp.sharpness_targets import Target
+
+
+class RunFailed(RunFailedError, RuntimeError):
+    """One run's training or scoring failed; the sweep records it and goes on with the others."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ class Backend(Protocol):
         """Whether ``run_dir`` holds a finished training run."""
 
     def train(self, run_dir: Path, explore_ratio: float, seed: int) -> None:
-        """Train (or resume) one run into ``run_dir``; raise ``RuntimeError`` on failure."""
+        """Train (or resume) one run into ``run_dir``; raise :class:`RunFailed` (or another
+        :class:`~knee_nlp.errors.RunFailedError`) on failure."""
 
     def score(self, run_dir: Path) -> Scores:
         """Validation and test score of the finished run in ``run_dir``."""

@@ -28,7 +28,7 @@ import yaml
 
 from knee_nlp.child_process import dies_with_parent
 from knee_nlp.data.parallel import check_utf8
-from knee_nlp.sweep.backend import Scores, SharpnessSettings, measure_sharpness
+from knee_nlp.sweep.backend import RunFailed, Scores, SharpnessSettings, measure_sharpness
 from knee_nlp.sweep.splits import ArticleSplit, sha256_file, split_by_article, write_split
 
 #: keys the sweep sets itself; ``--set`` may not touch them
@@ -179,7 +179,7 @@ class BertBackend:
         (run_dir / "command.json").write_text(json.dumps(argv, indent=1) + "\n")
         completed = subprocess.run(argv, check=False, preexec_fn=dies_with_parent())
         if completed.returncode != 0 or not self.is_trained(run_dir):
-            raise RuntimeError(
+            raise RunFailed(
                 f"training {run_dir.name} failed (exit code {completed.returncode}; its output is above; "
                 f"the command is in {run_dir / 'command.json'}); re-run the same sweep command to resume"
             )
@@ -240,5 +240,5 @@ def _final_eval(train_dir: Path, phase: str) -> dict[str, float]:
                 best = {"accuracy": record[accuracy_key], "loss": record.get(loss_key, float("nan")),
                         "step": record.get("step", 0)}
     if best is None:
-        raise RuntimeError(f"no {accuracy_key} in {train_dir}/**/metrics.jsonl: did the launcher evaluate?")
+        raise RunFailed(f"no {accuracy_key} in {train_dir}/**/metrics.jsonl: did the launcher evaluate?")
     return best

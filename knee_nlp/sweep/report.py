@@ -203,18 +203,24 @@ def figure(manifest: dict[str, Any], summary: dict[float, dict[str, Any]], runs:
     return path
 
 
-def write_report(sweep_dir: Path, manifest: dict[str, Any], runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+def write_report(sweep_dir: Path, manifest: dict[str, Any], runs: Sequence[dict[str, Any]],
+                 failures: Sequence[dict[str, Any]] = ()) -> dict[str, Any] | None:
     """(Re)write results.json, results.md, explore_sweep.png and recommended.json (removed while
-    the grid is unbalanced); return the recommendation (``None`` while there is none)."""
+    the grid is unbalanced) from the finished ``runs``, listing the ``failures`` (runs whose last
+    attempt failed); return the recommendation (``None`` while there is none)."""
     runs = sorted(runs, key=lambda run: (run["explore_ratio"], run["seed"]))
     summary = summarize(runs)
     recommendation = recommend(summary, runs, manifest["backend"]["score_name"])
     write_text_atomic(sweep_dir / "results.json", json.dumps(
         {"manifest": manifest, "runs": runs,
          "summary": {ratio_label(ratio): row for ratio, row in summary.items()},
-         "recommendation": recommendation, "no_recommendation_because": balance_problem(summary)},
-        indent=1) + "\n")
-    write_text_atomic(sweep_dir / "results.md", markdown(manifest, runs, summary, recommendation))
+         "recommendation": recommendation, "no_recommendation_because": balance_problem(summary),
+         "failed_runs": list(failures)}, indent=1) + "\n")
+    text = markdown(manifest, runs, summary, recommendation)
+    if failures:
+        text += ("\nFailed runs (not in the tables; the same command retries them):\n\n"
+                 + "".join(f"- {failure['run']}: {failure['error']}\n" for failure in failures))
+    write_text_atomic(sweep_dir / "results.md", text)
     if summary:
         figure(manifest, summary, runs, sweep_dir / "explore_sweep.png",
                recommendation["explore_ratio"] if recommendation else None)

@@ -25,16 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from knee_nlp.atomic import write_text_atomic
+from knee_nlp.errors import RunFailedError
 from knee_nlp.run_lock import DirectoryLockError, holds_other_files, locked
 from knee_nlp.state_files import read_json
 from knee_nlp.sweep.backend import Backend, SharpnessSettings
 from knee_nlp.sweep.report import RECOMMENDATION, ratio_label, write_report
 
 MANIFEST = "sweep.json"
+#: a run's last attempt failed (the error); retried by every later call, removed once it finishes
+FAILED = "failed.json"
 FORMAT = 1
 #: the way out of a damaged state file (knee_nlp.state_files)
 DAMAGED_MANIFEST = "it records the sweep's settings: restore it, or start a new --sweep-dir"
 DAMAGED_STEP = "delete it and run the same knee-nlp sweep-explore command again to redo that step"
+
+
+class SweepRunsFailed(RunFailedError, RuntimeError):
+    """Some runs of this call failed (the others finished and are reported): exit status 1."""
 
 
 def run_name(explore_ratio: float, seed: int) -> str:
@@ -122,9 +129,15 @@ def load_results(sweep_dir: Path) -> list[dict[str, Any]]:
     return results
 
 
+def load_failures(sweep_dir: Path) -> list[dict[str, Any]]:
+    """The ``failed.json`` of every run that failed in its last attempt and has not finished since."""
+    return [read_json(path, DAMAGED_STEP) for path in sorted((sweep_dir / "runs").glob(f"*/{FAILED}"))
+            if not (path.parent / "result.json").is_file()]
+
+
 def report(sweep_dir: Path) -> dict[str, Any] | None:
-    """Rewrite the report from the finished runs; return the recommendation."""
-    return write_report(sweep_dir, load_manifest(sweep_dir), load_results(sweep_dir))
+    """Rewrite the report from the finished (and failed) runs; return the recommendation."""
+    return write_report(sweep_dir, load_manifest(sweep_dir), load_results(sweep_dir), load_failures(sweep_dir))
 
 
 def _json(path: Path) -> dict[str, Any] | None:
@@ -184,24 +197,39 @@ def run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float]
     for ratio in explore_ratios:
         backend.check_ratio(ratio)
     jobs = [(ratio, seed) for seed in seeds for ratio in explore_ratios]
-    recommendation, elsewhere = None, []
+    recommendation, elsewhere, failed = None, [], []
     for index, (ratio, seed) in enumerate(jobs, 1):
+        name = run_name(ratio, seed)
         try:
             record, computed = run_one(sweep_dir, backend, sharpness, ratio, seed, log,
                                        settings_fingerprint(manifest["settings"]))
         except DirectoryLockError as busy:
             if busy.holder is None:
                 raise
-            elsewhere.append(run_name(ratio, seed))
-            log(f"[{index}/{len(jobs)}] {run_name(ratio, seed)} skipped: being computed by {busy.holder}")
+            elsewhere.append(name)
+            log(f"[{index}/{len(jobs)}] {name} skipped: being computed by {busy.holder}")
             continue
-        state = "finished" if computed else "already done"
-        log(f"[{index}/{len(jobs)}] {record['run']} {state}: validation {record['validation']:.4f}, "
-            f"test {record['test']:.4f}, sharpness {record['sharpness']:.4g}")
+        except RunFailedError as error:  # e.g. a diverged training: the other runs go on
+            failed.append(name)
+            log(f"[{index}/{len(jobs)}] {name} FAILED: {error}")
+            write_text_atomic(sweep_dir / "runs" / name / FAILED, json.dumps(
+                {"run": name, "explore_ratio": ratio, "seed": seed, "error": str(error),
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1) + "\n")
+            computed = True
+        else:
+            (sweep_dir / "runs" / name / FAILED).unlink(missing_ok=True)
+            state = "finished" if computed else "already done"
+            log(f"[{index}/{len(jobs)}] {name} {state}: validation {record['validation']:.4f}, "
+                f"test {record['test']:.4f}, sharpness {record['sharpness']:.4g}")
         if computed or not (sweep_dir / "results.json").is_file():
             with locked(sweep_dir, wait=True):
-                recommendation = write_report(sweep_dir, manifest, load_results(sweep_dir))
+                recommendation = write_report(sweep_dir, manifest, load_results(sweep_dir),
+                                              load_failures(sweep_dir))
     if elsewhere:
         log(f"left to the process(es) computing them: {' '.join(elsewhere)}; each rewrites the report "
             "when it finishes")
+    if failed:
+        raise SweepRunsFailed(f"{len(failed)} run(s) failed: {' '.join(failed)} (each run's {FAILED} "
+                              "holds the error; the report lists them and covers the finished runs); "
+                              "run the same command again to retry them")
     return recommendation if recommendation is not None else _json(sweep_dir / RECOMMENDATION)

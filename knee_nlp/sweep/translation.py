@@ -46,7 +46,7 @@ from knee_nlp.reproduce.pipeline import check_devices, plan_runs
 from knee_nlp.reproduce.runner import RunPlan, execute
 from knee_nlp.reproduce.scoring import score_generate_output
 from knee_nlp.state_files import read_json
-from knee_nlp.sweep.backend import Scores, SharpnessSettings, measure_sharpness
+from knee_nlp.sweep.backend import RunFailed, Scores, SharpnessSettings, measure_sharpness
 from knee_nlp.sweep.splits import sha256_file
 
 TRAIN_DIR = "train"
@@ -216,11 +216,11 @@ class TranslationBackend:
             returncode = subprocess.run(argv, stdout=sink, stderr=subprocess.STDOUT, check=False,
                                         preexec_fn=dies_with_parent()).returncode
         if returncode != 0:
-            raise RuntimeError(f"fairseq-generate on the validation set exited with status "
+            raise RunFailed(f"fairseq-generate on the validation set exited with status "
                                f"{returncode}; see {log}")
         valid = score_generate_output(log.read_text(encoding="utf-8"), target_lang=self.spec.target_lang)
         if valid["sentences"] != self.source.pairs["valid"]:
-            raise RuntimeError(f"fairseq-generate translated {valid['sentences']} of the "
+            raise RunFailed(f"fairseq-generate translated {valid['sentences']} of the "
                                f"{self.source.pairs['valid']} validation sentences; see {log}")
         test = result["test"]
         return Scores(

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from knee_nlp.cli import main
-from knee_nlp.sweep.backend import Scores, SharpnessSettings
+from knee_nlp.sweep.backend import RunFailed, Scores, SharpnessSettings
 from knee_nlp.sweep.bert import check_override
 from knee_nlp.sweep.report import recommend, summarize, write_report
-from knee_nlp.sweep.runner import load_results, open_sweep, report, run_name, run_sweep
+from knee_nlp.sweep.runner import SweepRunsFailed, load_results, open_sweep, report, run_name, run_sweep
 from knee_nlp.sweep.splits import is_title, split_by_article
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,6 +183,34 @@ def test_sweep_directory_resumes_runs_subsets_and_refuses_other_settings(tmp_pat
     (other / "x").write_text("")
     with pytest.raises(ValueError, match="not empty and has no sweep.json"):
         open_sweep(other, FakeBackend(), sharp)
+
+
+class DivergingBackend(FakeBackend):
+    """Explore 0.5 at seed 1 fails to train (until ``fixed``)."""
+
+    fixed = False
+
+    def train(self, run_dir: Path, explore_ratio: float, seed: int) -> None:
+        if (explore_ratio, seed) == (0.5, 1) and not self.fixed:
+            raise RunFailed("training explore0.5-seed1 failed (exit code 1): loss is NaN")
+        super().train(run_dir, explore_ratio, seed)
+
+
+def test_a_failed_run_is_recorded_and_the_others_go_on(tmp_path: Path) -> None:
+    sharp = SharpnessSettings(eps=1e-4, steps=3, lr=0.2, batches=1)
+    backend = DivergingBackend()
+    with pytest.raises(SweepRunsFailed, match=r"1 run\(s\) failed: explore0.5-seed1 .*run the same command again"):
+        run_sweep(tmp_path, backend, [0.25, 0.5], [1, 2], sharp, log=lambda _: None)
+    assert backend.trained == [(0.25, 1), (0.25, 2), (0.5, 2)]  # the later seed still ran
+    failed = json.loads((tmp_path / "runs" / "explore0.5-seed1" / "failed.json").read_text())
+    assert failed["error"].endswith("loss is NaN") and (failed["explore_ratio"], failed["seed"]) == (0.5, 1)
+    table = (tmp_path / "results.md").read_text()
+    assert "- explore0.5-seed1: training explore0.5-seed1 failed (exit code 1): loss is NaN" in table
+    assert "No recommendation yet: the explore settings have finished on different seeds" in table
+    backend.fixed = True  # the same command retries it
+    assert run_sweep(tmp_path, backend, [0.25, 0.5], [1, 2], sharp, log=lambda _: None)["explore_ratio"] == 0.25
+    assert not (tmp_path / "runs" / "explore0.5-seed1" / "failed.json").exists()
+    assert "Failed runs" not in (tmp_path / "results.md").read_text()
 
 
 def test_runs_copied_in_count_once_and_damaged_scores_are_named(tmp_path: Path) -> None:
