@@ -61,13 +61,18 @@ def _final(points: list[list[float]]) -> float | None:
     return points[-1][1] if points else None
 
 
+#: what the seeds of one row must share: the LR schedule, the peak LR and the batch (updates, devices)
+SHARED_SETTINGS = ("lr_scheduler", "peak_lr", "batching", "max_update")
+
+
 def _check_same_schedule(budget: str, schedule: str, runs: list[dict[str, Any]]) -> None:
-    """The seeds of one row must share their LR schedule settings (else their mean means nothing)."""
-    settings = {json.dumps(run["lr_scheduler"], sort_keys=True): run["seed"] for run in runs}
-    if len(settings) > 1:
-        listed = "; ".join(f"seed {seed}: {setting}" for setting, seed in settings.items())
-        raise InvalidInputError(f"the {schedule}-{budget} runs differ in their lr_scheduler settings "
-                                f"({listed}): they cannot be averaged into one row")
+    """The seeds of one row must share :data:`SHARED_SETTINGS` (else their mean means nothing)."""
+    for key in SHARED_SETTINGS:
+        settings = {json.dumps(run.get(key), sort_keys=True): run["seed"] for run in runs}
+        if len(settings) > 1:
+            listed = "; ".join(f"seed {seed}: {setting}" for setting, seed in settings.items())
+            raise InvalidInputError(f"the {schedule}-{budget} runs differ in their {key} settings "
+                                    f"({listed}): they cannot be averaged into one row")
 
 
 def aggregate(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:

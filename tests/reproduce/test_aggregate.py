@@ -83,3 +83,6 @@ def test_seeds_trained_with_other_schedule_settings_are_not_averaged() -> None:
     with pytest.raises(InvalidInputError, match=r"the knee-4ep runs differ in their lr_scheduler settings .*"
                        r"seed 1: .*0\.5.*seed 2: .*0\.3"):
         aggregate([_result("knee", 1, 30.0, [3.0], [30.0]), other])
+    bigger_batch = {**_result("knee", 2, 30.0, [3.0], [30.0]), "batching": {"gpus": 8, "max_tokens": 4096}}
+    with pytest.raises(InvalidInputError, match=r"the knee-4ep runs differ in their batching settings"):
+        aggregate([_result("knee", 1, 30.0, [3.0], [30.0]), bigger_batch])
