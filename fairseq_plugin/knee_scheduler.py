@@ -17,14 +17,14 @@ Example::
 # No ``from __future__ import annotations``: fairseq reads the dataclass field types at runtime.
 import logging
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from fairseq.dataclass import FairseqDataclass
 from fairseq.optim.lr_scheduler import FairseqLRScheduler, register_lr_scheduler
 from omegaconf import II
 
 from knee_nlp.fairseq_options import knee_schedule_from_fairseq
-from knee_nlp.schedule import KneeSchedule
+from knee_nlp.schedule import KneeSchedule, describe_settings
 from knee_nlp.validation import ArgumentError
 
 
@@ -118,8 +118,9 @@ class KneeLRSchedule(FairseqLRScheduler):
       W + E <= s < T:  lr + (end_learning_rate - lr) * (s - W - E) / (T - W - E)
       s >= T:          end_learning_rate
 
-    (:class:`knee_nlp.schedule.KneeSchedule` computes it). The scheduler keeps no state besides
-    fairseq's ``best``: the LR depends on ``num_updates`` alone.
+    (:class:`knee_nlp.schedule.KneeSchedule` computes it). The LR depends on ``num_updates``
+    alone; the state is fairseq's ``best`` plus the schedule's settings, so that a run resumed
+    with other settings (a longer ``--max-update``, say) logs a warning naming both schedules.
     """
 
     def __init__(self, cfg: KneeLRScheduleConfig, optimizer):
@@ -131,6 +132,25 @@ class KneeLRSchedule(FairseqLRScheduler):
             f"knee: warmup {s.warmup_steps} updates to lr {s.peak_lr:g}, explore until update "
             f"{s.explore_end}, linear decay to {s.end_lr:g} at update {s.total_steps}"
         )
+
+    def _settings(self) -> dict[str, Any]:
+        return {"peak_lr": self.schedule.peak_lr, **self.schedule.settings()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """fairseq's ``best`` and this run's schedule settings (plain numbers)."""
+        return {**super().state_dict(), "knee_schedule": self._settings()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore ``best``; warn when the checkpoint was trained on another Knee schedule (the LR
+        then follows this run's schedule from the restored update, as fairseq's own schedulers do)."""
+        super().load_state_dict(state_dict)
+        saved = state_dict.get("knee_schedule")  # absent in checkpoints of older knee-nlp versions
+        if saved is not None and saved != self._settings():
+            logger.warning(
+                f"knee: the checkpoint's schedule {describe_settings(saved)} differs from this run's "
+                f"{describe_settings(self._settings())}; the LR follows this run's schedule from the "
+                "restored update (pass the checkpoint's --lr, --max-update/--total-num-update and knee "
+                "flags to continue its trajectory exactly)")
 
     def step_update(self, num_updates: int) -> float:
         """Set and return the LR after ``num_updates`` completed updates."""

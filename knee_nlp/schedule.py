@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from knee_nlp.validation import ArgumentError, check_number, check_ratio, check_step_count
 
@@ -87,6 +88,15 @@ def check_lr_bound(name: str, value: float, peak_lr: float) -> float:
     if value > peak_lr:
         raise ArgumentError(name, value, f"in [0, ⟨peak_lr⟩={peak_lr}]")
     return value
+
+
+#: the fields of :meth:`KneeSchedule.settings`
+SCHEDULE_SETTINGS = ("total_steps", "warmup_steps", "explore_steps", "warmup_init_lr", "end_lr")
+
+
+def describe_settings(settings: dict[str, Any]) -> str:
+    """``(total_steps=10, warmup_steps=2, ...)``: schedule settings for a message."""
+    return "(" + ", ".join(f"{name}={value}" for name, value in settings.items()) + ")"
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,15 @@ class KneeSchedule:
         for name in ("warmup_init_lr", "end_lr"):
             set_(self, name, check_lr_bound(name, getattr(self, name), self.peak_lr))
         set_(self, "decay_steps", self.total_steps - used)
+
+    def settings(self) -> dict[str, Any]:
+        """What fixes the curve besides ``peak_lr``, as plain numbers (what a checkpoint records
+        to tell a resumed run whether its schedule changed).
+
+        >>> KneeSchedule(peak_lr=1.0, total_steps=10, warmup_steps=2).settings()
+        {'total_steps': 10, 'warmup_steps': 2, 'explore_steps': 5, 'warmup_init_lr': 0.0, 'end_lr': 0.0}
+        """
+        return {name: getattr(self, name) for name in SCHEDULE_SETTINGS}
 
     @property
     def explore_end(self) -> int:

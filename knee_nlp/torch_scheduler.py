@@ -28,14 +28,11 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from knee_nlp.schedule import KneeSchedule
+from knee_nlp.schedule import KneeSchedule, describe_settings
 from knee_nlp.validation import ArgumentError, renamed_errors
 
 #: core argument names -> ``KneeLR``'s (its LRs are fractions of each group's peak)
 KNEE_LR_NAMES = {"warmup_init_lr": "warmup_start_factor", "end_lr": "end_factor", "peak_lr": "peak"}
-
-
-_SCHEDULE_SETTINGS = ("total_steps", "warmup_steps", "explore_steps", "warmup_init_lr", "end_lr")
 
 
 def _knee_lr_lambda(current_step: int, *, schedule: KneeSchedule) -> float:
@@ -106,7 +103,7 @@ class KneeLR(LambdaLR):
         """
         state = {key: value for key, value in self.__dict__.items()
                  if key not in ("optimizer", "lr_lambdas", "schedule", "schedule_change")}
-        state["schedule"] = {name: getattr(self.schedule, name) for name in _SCHEDULE_SETTINGS}
+        state["schedule"] = self.schedule.settings()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -135,13 +132,13 @@ class KneeLR(LambdaLR):
             group["lr"] = lr
 
     def _describe_change(self, saved: dict[str, Any], step: int) -> str | None:
-        current = {name: getattr(self.schedule, name) for name in _SCHEDULE_SETTINGS}
+        current = self.schedule.settings()
         if saved == current:
             return None
         step = max(step, 0)
         before = KneeSchedule(peak_lr=1.0, **saved).multiplier(step)
-        return (f"KneeLR.load_state_dict: the checkpoint's schedule {_describe(saved)} differs from this "
-                f"scheduler's {_describe(current)}; continuing on this scheduler's schedule from step {step} "
+        return (f"KneeLR.load_state_dict: the checkpoint's schedule {describe_settings(saved)} differs from this "
+                f"scheduler's {describe_settings(current)}; continuing on this scheduler's schedule from step {step} "
                 f"(LR factor {before:.6g} -> {self.schedule.multiplier(step):.6g}). Build the scheduler with "
                 "the checkpoint's settings to continue its trajectory exactly.")
 
@@ -150,5 +147,3 @@ class KneeScheduleChangedWarning(UserWarning):
     """A restored ``KneeLR`` state was saved with other schedule settings than the scheduler's."""
 
 
-def _describe(settings: dict[str, Any]) -> str:
-    return "(" + ", ".join(f"{name}={value}" for name, value in settings.items()) + ")"

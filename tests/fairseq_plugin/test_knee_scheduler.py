@@ -71,6 +71,22 @@ def test_lr_depends_on_num_updates_only_so_a_rebuilt_scheduler_resumes_exactly()
     assert [resumed.step_update(n) for n in range(17, 41)] == trajectory[17:]
 
 
+def test_resuming_on_another_schedule_warns_with_both(caplog):
+    saved = build("--lr-scheduler", "knee", "--lr", "1e-3", "--max-update", "100").state_dict()
+    assert saved["knee_schedule"]["total_steps"] == 100 and saved["knee_schedule"]["peak_lr"] == 1e-3
+    same = build("--lr-scheduler", "knee", "--lr", "1e-3", "--max-update", "100")
+    with caplog.at_level("WARNING"):
+        same.load_state_dict(saved)
+        assert caplog.records == []
+        longer = build("--lr-scheduler", "knee", "--lr", "1e-3", "--max-update", "200")
+        longer.load_state_dict(saved)
+    (record,) = caplog.records
+    assert "the checkpoint's schedule (peak_lr=0.001, total_steps=100, warmup_steps=0, explore_steps=50" in record.message
+    assert "differs from this run's (peak_lr=0.001, total_steps=200" in record.message
+    assert longer.step_update(80) == KneeSchedule(peak_lr=1e-3, total_steps=200)(80)  # this run's schedule
+    build("--lr-scheduler", "knee", "--lr", "1e-3", "--max-update", "100").load_state_dict({"best": None})  # older
+
+
 @pytest.mark.parametrize("warmup", [0, 7])
 def test_explore_zero_equals_polynomial_decay_power_one_end_zero(warmup):
     common = ("--lr", "5e-4", "--max-update", "120", "--warmup-updates", str(warmup))
