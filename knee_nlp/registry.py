@@ -65,9 +65,13 @@ def _knee_curve(knee: KneeSchedule) -> Callable[[int], float]:
     return knee
 
 
-def _baseline_curve(function: Callable[..., float], knee: KneeSchedule, *, budget: bool) -> Callable[[int], float]:
-    shared = dict(peak_lr=knee.peak_lr, warmup_steps=knee.warmup_steps, warmup_init_lr=knee.warmup_init_lr)
-    return partial(function, **shared, **({"total_steps": knee.total_steps} if budget else {}))
+def _baseline_curve(function: Callable[..., float], knee: KneeSchedule, *, budget: bool,
+                    warmup_init: bool) -> Callable[[int], float]:
+    """``function`` with Knee's peak and warmup; its budget (``budget``) and its warmup start
+    (``warmup_init``: only where the hosts' baseline has one, else the warmup starts at 0)."""
+    shared = dict(peak_lr=knee.peak_lr, warmup_steps=knee.warmup_steps)
+    return partial(function, **shared, **({"total_steps": knee.total_steps} if budget else {}),
+                   **({"warmup_init_lr": knee.warmup_init_lr} if warmup_init else {}))
 
 
 _TRANSFORMERS_BUDGET = {"warmup_steps": "num_warmup_steps", "total_steps": "num_training_steps"}
@@ -80,15 +84,15 @@ SCHEDULES: Mapping[str, ScheduleSpec] = MappingProxyType({
             {setting: setting for setting in TORCH_SETTINGS},
         ),
         ScheduleSpec(
-            "inverse_sqrt", partial(_baseline_curve, inverse_sqrt_lr, budget=False), "inverse_sqrt",
+            "inverse_sqrt", partial(_baseline_curve, inverse_sqrt_lr, budget=False, warmup_init=True), "inverse_sqrt",
             "transformers:get_inverse_sqrt_schedule", {"warmup_steps": "num_warmup_steps"},
         ),
         ScheduleSpec(
-            "linear", partial(_baseline_curve, linear_lr, budget=True), "polynomial_decay",
+            "linear", partial(_baseline_curve, linear_lr, budget=True, warmup_init=False), "polynomial_decay",
             "transformers:get_linear_schedule_with_warmup", _TRANSFORMERS_BUDGET,
         ),
         ScheduleSpec(
-            "cosine", partial(_baseline_curve, cosine_lr, budget=True), "cosine",
+            "cosine", partial(_baseline_curve, cosine_lr, budget=True, warmup_init=False), "cosine",
             "transformers:get_cosine_schedule_with_warmup", _TRANSFORMERS_BUDGET,
         ),
     )

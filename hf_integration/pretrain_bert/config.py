@@ -379,6 +379,12 @@ def _validate_phase(phase: PhaseConfig, schedule: str, max_positions: int, where
         raise PretrainConfigError(
             f"{where}: warmup ({phase.num_warmup_steps} steps) must be <= total_steps ({phase.total_steps})"
         )
+    elif schedule == "inverse_sqrt" and phase.num_warmup_steps < 1:
+        raise PretrainConfigError(
+            f"{where} (schedule inverse_sqrt): warmup must be >= 1 step, got {phase.num_warmup_steps}: "
+            "the decay is peak * sqrt(warmup / step) (transformers' get_inverse_sqrt_schedule would "
+            "silently use a timescale of 10,000 steps instead)"
+        )
 
 
 def validate(cfg: PretrainConfig) -> PretrainConfig:

@@ -46,6 +46,10 @@ def _run_cli(tmp_path: Path, raw: dict, capsys: pytest.CaptureFixture, *flags: s
             ["schedule=linear", "phases.0.warmup_ratio=null", "phases.0.warmup_steps=400"],
             "warmup (400 steps) must be <= total_steps (300)",
         ),
+        (
+            ["schedule=inverse_sqrt", "phases.0.warmup_ratio=null", "phases.0.warmup_steps=0"],
+            "(schedule inverse_sqrt): warmup must be >= 1 step, got 0",
+        ),
         (["phases.0.warmup_steps=5"], "give warmup_steps or warmup_ratio, not both"),
         (["phases.0.peak_lr=0"], "phases[0] (phase1).peak_lr must be a finite number > 0.0, got 0"),
         (

@@ -40,7 +40,10 @@ def test_plot_curves_come_from_the_table() -> None:
     assert list(curves) == list(SCHEDULES)
     for name, (steps, lrs) in curves.items():
         assert lrs == [SCHEDULES[name].curve(knee)(s) for s in steps]
-        assert lrs[:5] == [knee(s) for s in range(5)]  # same warmup and peak as Knee
+        if name in ("knee", "inverse_sqrt"):  # same warmup (from warmup_init_lr) and peak as Knee
+            assert lrs[:5] == [knee(s) for s in range(5)]
+        else:  # transformers' linear/cosine and fairseq's polynomial_decay warm up from 0
+            assert lrs[:5] == [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
 def test_unknown_name_is_an_argument_error() -> None:
