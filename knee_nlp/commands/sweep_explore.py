@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         from knee_nlp.sweep import runner
 
         if args.report_only:
-            recommendation = runner.report(sweep_dir)
+            recommendation = runner.report(sweep_dir, args.backend)
         else:
             from knee_nlp.sweep.backend import SharpnessSettings
 

@@ -135,9 +135,14 @@ def load_failures(sweep_dir: Path) -> list[dict[str, Any]]:
             if not (path.parent / "result.json").is_file()]
 
 
-def report(sweep_dir: Path) -> dict[str, Any] | None:
-    """Rewrite the report from the finished (and failed) runs; return the recommendation."""
-    return write_report(sweep_dir, load_manifest(sweep_dir), load_results(sweep_dir), load_failures(sweep_dir))
+def report(sweep_dir: Path, backend: str) -> dict[str, Any] | None:
+    """Rewrite the report of a ``backend`` sweep from its finished (and failed) runs; return the
+    recommendation."""
+    manifest = load_manifest(sweep_dir)
+    if manifest["settings"]["backend"] != backend:
+        raise ValueError(f"--sweep-dir {sweep_dir} holds a {manifest['settings']['backend']} sweep, not a "
+                         f"{backend} one: run knee-nlp sweep-explore {manifest['settings']['backend']} --report-only")
+    return write_report(sweep_dir, manifest, load_results(sweep_dir), load_failures(sweep_dir))
 
 
 def _json(path: Path) -> dict[str, Any] | None:

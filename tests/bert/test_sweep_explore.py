@@ -220,7 +220,9 @@ def test_runs_copied_in_count_once_and_damaged_scores_are_named(tmp_path: Path) 
     run_sweep(machine_b, FakeBackend(), [0.0, 0.25], [2], sharp, log=lambda _: None)
     for run in (machine_b / "runs").iterdir():  # the documented merge: copy run folders across
         shutil.copytree(run, machine_a / "runs" / run.name)
-    assert report(machine_a)["seeds"] == [1, 2]
+    assert report(machine_a, "fake")["seeds"] == [1, 2]
+    with pytest.raises(ValueError, match="holds a fake sweep, not a bert one"):
+        report(machine_a, "bert")
     shutil.copytree(machine_b / "runs" / "explore0-seed2", machine_a / "runs" / "explore0-seed2-from-b")
     with pytest.raises(ValueError, match="result of explore0-seed2 but lies in explore0-seed2-from-b"):
         load_results(machine_a)
