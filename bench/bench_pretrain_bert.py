@@ -14,10 +14,14 @@ on a GPU.
   collate_fn=DataCollatorForLanguageModeling)``, everything passed to ``accelerator.prepare``,
   ``with accelerator.accumulate(model)``, ``model(**batch).loss`` over the full vocabulary.
 
-Usage (writes a Markdown table to stdout)::
+Every run's numbers, the medians and the provenance (date, code revision, command, machine) go to
+``--output`` (``results.json``, ``results.md``; default ``bench/results/bert-throughput/``, never
+replaced without ``--overwrite``); the Markdown table is also printed.
+
+Usage (about 4.5 minutes on an idle 2-core CPU)::
 
     python bench/bench_pretrain_bert.py --data ../shared/data/wikitext-2/tokens/test.txt \\
-        --vocab-sizes 1024 30522 --steps 40 --repeats 3
+        --vocab-sizes 1024 30522 --steps 30 --repeats 3
 """
 
 from __future__ import annotations
@@ -31,8 +35,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
+
+from evidence import (add_output_arguments, check_output, provenance, provenance_markdown,
+                      run_settings, write_results)
 
 IMPLEMENTATIONS = ("pretrain_bert", "run_mlm_no_trainer")
 MODEL = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512}
@@ -152,6 +160,7 @@ def measure(args: argparse.Namespace) -> None:
                 "impl": args.impl,
                 "vocab_size": args.vocab_size,
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
                 "tokens_per_s": tokens / seconds,
                 "tokens_per_cpu_s": tokens / cpu_seconds,
                 "peak_mb": _peak_memory_mb(),
@@ -160,57 +169,67 @@ def measure(args: argparse.Namespace) -> None:
     )
 
 
-def drive(args: argparse.Namespace) -> None:
+def _child_command(args: argparse.Namespace, impl: str, vocab_size: int) -> list[str]:
+    """The fresh subprocess that measures one run of ``impl``."""
+    return [sys.executable, __file__, "--impl", impl, "--vocab-size", str(vocab_size),
+            "--steps", str(args.steps), "--batch", str(args.batch), "--seq", str(args.seq),
+            "--data", args.data, "--cache", args.cache]
+
+
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (vocab, implementation): median, min and max tokens/s, medians of the rest."""
     rows = []
-    for vocab_size in args.vocab_sizes:
-        results: dict[str, list[dict]] = {impl: [] for impl in IMPLEMENTATIONS}
-        for _ in range(args.repeats):
-            for impl in IMPLEMENTATIONS:
-                command = [
-                    sys.executable,
-                    __file__,
-                    "--impl",
-                    impl,
-                    "--vocab-size",
-                    str(vocab_size),
-                    "--steps",
-                    str(args.steps),
-                    "--batch",
-                    str(args.batch),
-                    "--seq",
-                    str(args.seq),
-                    "--data",
-                    args.data,
-                    "--cache",
-                    args.cache,
-                ]
-                out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-                results[impl].append(json.loads(out.strip().splitlines()[-1]))
+    for vocab_size in dict.fromkeys(run["vocab_size"] for run in runs):
         for impl in IMPLEMENTATIONS:
-            runs = results[impl]
-            rows.append(
-                (
-                    vocab_size,
-                    impl,
-                    statistics.median(r["tokens_per_s"] for r in runs),
-                    min(r["tokens_per_s"] for r in runs),
-                    max(r["tokens_per_s"] for r in runs),
-                    statistics.median(r["tokens_per_cpu_s"] for r in runs),
-                    statistics.median(r["peak_mb"] for r in runs),
-                )
-            )
-    print(
-        f"tiny BERT (h128, 2 layers), seq {args.seq}, batch {args.batch}, {args.steps} updates, "
-        f"median of {args.repeats}; torch threads {torch.get_num_threads()}\n"
-    )
-    print(
-        "| vocab | implementation | tokens/s wall (median) | min - max | tokens per CPU-second | peak RSS (MiB) |"
-    )
-    print("|---|---|---|---|---|---|")
-    for vocab_size, impl, median, low, high, per_cpu, peak in rows:
-        print(
-            f"| {vocab_size} | {impl} | {median:,.0f} | {low:,.0f} - {high:,.0f} | {per_cpu:,.0f} | {peak:,.0f} |"
-        )
+            group = [r for r in runs if r["vocab_size"] == vocab_size and r["impl"] == impl]
+            speeds = [r["tokens_per_s"] for r in group]
+            rows.append({"vocab_size": vocab_size, "impl": impl, "runs": len(group),
+                         "tokens_per_s_median": statistics.median(speeds),
+                         "tokens_per_s_min": min(speeds), "tokens_per_s_max": max(speeds),
+                         "tokens_per_cpu_s_median":
+                             statistics.median(r["tokens_per_cpu_s"] for r in group),
+                         "peak_mb_median": statistics.median(r["peak_mb"] for r in group)})
+    return rows
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The table of ``results`` (as quoted in BENCHMARKS.md)."""
+    settings = results["settings"]
+    lines = [f"tiny BERT (h128, 2 layers), seq {settings['seq']}, batch {settings['batch']}, "
+             f"{settings['steps']} updates, median of {settings['repeats']}; torch threads "
+             f"{results['torch_threads']}\n",
+             "| vocab | implementation | tokens/s wall (median) | min - max | tokens per CPU-second "
+             "| peak RSS (MiB) |", "|---|---|---|---|---|---|"]
+    lines += [f"| {row['vocab_size']} | {row['impl']} | {row['tokens_per_s_median']:,.0f} | "
+              f"{row['tokens_per_s_min']:,.0f} - {row['tokens_per_s_max']:,.0f} | "
+              f"{row['tokens_per_cpu_s_median']:,.0f} | {row['peak_mb_median']:,.0f} |"
+              for row in results["summary"]]
+    return "\n".join(lines) + "\n"
+
+
+def drive(args: argparse.Namespace) -> None:
+    """Alternate the implementations, ``args.repeats`` times per vocabulary; record every run."""
+    started, record = time.monotonic(), provenance()
+    runs = []
+    for vocab_size in args.vocab_sizes:
+        for repeat in range(args.repeats):
+            for impl in IMPLEMENTATIONS:
+                out = subprocess.run(_child_command(args, impl, vocab_size), capture_output=True,
+                                     text=True, check=True).stdout
+                runs.append({"repeat": repeat, **json.loads(out.strip().splitlines()[-1])})
+    results = {
+        "provenance": record,
+        "settings": {key: value for key, value in run_settings(args).items()
+                     if key not in ("impl", "vocab_size")},
+        "model": MODEL, "torch_threads": torch.get_num_threads(),
+        "runs": runs,  # in the order they ran
+        "summary": summarize(runs),
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+    table = markdown(results)
+    print(table)
+    write_results(args.output, results, "# BERT MLM pretraining: throughput and peak memory\n\n"
+                  f"{provenance_markdown(record)}\n{table}", overwrite=args.overwrite)
 
 
 def main() -> None:
@@ -228,10 +247,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    add_output_arguments(parser, "bert-throughput")
     args = parser.parse_args()
     if args.impl:
         measure(args)
     else:
+        check_output(parser, args)
         drive(args)
 
 

@@ -10,9 +10,15 @@
    changed, knee and inverse_sqrt runs interleaved; words/s is read from fairseq's own log
    (``wps`` of the epoch line) and reported as the knee / inverse_sqrt ratio (target >= 0.99).
 
-Usage (Markdown to stdout)::
+Every measurement (each round, each run), the summary and the provenance (date, code revision,
+command, machine) go to ``--output`` (``results.json``, ``results.md``; default
+``bench/results/scheduler-cost/``, never replaced without ``--overwrite``); the Markdown is also
+printed.
 
-    python bench/bench_scheduler_cost.py --data-bin multi30k.de-en/data-bin --updates 60 --repeats 3
+Usage::
+
+    OMP_NUM_THREADS=1 python bench/bench_scheduler_cost.py --data-bin multi30k.de-en/data-bin \\
+        --updates 40 --repeats 3
 """
 
 from __future__ import annotations
@@ -26,8 +32,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
+
+from evidence import (add_output_arguments, check_output, provenance, provenance_markdown,
+                      run_settings, write_results)
 
 TOTAL = 100_000
 #: the flags every fairseq scheduler shares here; only --lr-scheduler and its own flags differ
@@ -112,6 +122,29 @@ def train_wps(data_bin: Path, schedule: str, updates: int) -> float:
         return _wps(done.stdout + done.stderr)
 
 
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The tables of ``results`` (as quoted in BENCHMARKS.md)."""
+    settings, summary = results["settings"], results["summary"]
+    lines = [f"torch {results['provenance']['torch']}, torch threads {results['torch_threads']}; "
+             f"{settings['rounds']} rounds x {settings['calls']} calls, alternating\n",
+             "| scheduler | ns per update (median) | min - max |", "|---|---|---|"]
+    lines += [f"| {name} | {row['median']:,.0f} | {row['min']:,.0f} - {row['max']:,.0f} |"
+              for name, row in summary["ns_per_update"].items()]
+    lines += [f"\nfairseq-train, {settings['updates']} updates per run, {settings['repeats']} "
+              "interleaved runs per schedule\n", "| schedule | words/s (median) | runs |",
+              "|---|---|---|"]
+    lines += [f"| {name} | {summary['words_per_s'][name]['median']:,.0f} | "
+              f"{', '.join(f'{v:,.0f}' for v in values)} |"
+              for name, values in results["words_per_s"].items()]
+    lines.append(f"\nknee / inverse_sqrt words/s: {summary['wps_ratio_knee_to_inverse_sqrt']:.3f} "
+                 "(target >= 0.99)")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-bin", type=Path, required=True,
@@ -120,27 +153,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--updates", type=int, default=60, help="updates per fairseq-train run")
     parser.add_argument("--repeats", type=int, default=3, help="fairseq-train runs per schedule")
+    add_output_arguments(parser, "scheduler-cost")
     args = parser.parse_args(argv)
+    check_output(parser, args)
+    started, record = time.monotonic(), provenance()
 
     timings = per_update_ns({**_fairseq_steppers(), **_hf_steppers()}, args.calls, args.rounds)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.rounds} rounds x "
-          f"{args.calls} calls, alternating\n")
-    print("| scheduler | ns per update (median) | min - max |\n|---|---|---|")
-    for name, values in timings.items():
-        print(f"| {name} | {statistics.median(values):,.0f} | "
-              f"{min(values):,.0f} - {max(values):,.0f} |")
-
     wps: dict[str, list[float]] = {name: [] for name in FAIRSEQ_SCHEDULES}
     for _ in range(args.repeats):
         for name in FAIRSEQ_SCHEDULES:
             wps[name].append(train_wps(args.data_bin, name, args.updates))
-    print(f"\nfairseq-train, {args.updates} updates per run, {args.repeats} interleaved runs "
-          "per schedule\n\n| schedule | words/s (median) | runs |\n|---|---|---|")
-    for name, values in wps.items():
-        print(f"| {name} | {statistics.median(values):,.0f} | "
-              f"{', '.join(f'{v:,.0f}' for v in values)} |")
-    ratio = statistics.median(wps["knee"]) / statistics.median(wps["inverse_sqrt"])
-    print(f"\nknee / inverse_sqrt words/s: {ratio:.3f} (target >= 0.99)")
+    results = {
+        "provenance": record,
+        "settings": {**run_settings(args), "schedule_total_updates": TOTAL},
+        "torch_threads": torch.get_num_threads(),
+        "ns_per_update": timings,  # scheduler -> one value per round
+        "words_per_s": wps,  # schedule -> one value per fairseq-train run, in run order
+        "summary": {
+            "ns_per_update": {name: _spread(values) for name, values in timings.items()},
+            "words_per_s": {name: _spread(values) for name, values in wps.items()},
+            "wps_ratio_knee_to_inverse_sqrt":
+                statistics.median(wps["knee"]) / statistics.median(wps["inverse_sqrt"]),
+        },
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+    table = markdown(results)
+    print(table)
+    write_results(args.output, results,
+                  f"# What the Knee schedule costs\n\n{provenance_markdown(record)}\n{table}",
+                  overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ skips finished runs and continues unfinished ones, and any subset can be run (``
 ``bench/results/<grid>/`` (``results.json`` with per-seed numbers, ``results.md``, plots), which is
 what gets committed; checkpoints stay in the work directory (``bench/runs/``, not versioned).
 
+The other benchmark scripts (``bench_scheduler_cost.py``, ``kill_resume.py``,
+``bench_pretrain_bert.py``) record their results with this module's :func:`provenance`,
+:func:`add_output_arguments`, :func:`check_output` and :func:`write_results`.
+
 Usage::
 
     # Multi30k, cpu preset: inverse_sqrt and knee-50% at 100% and 60% budgets, seeds 1-3 (required),
@@ -22,14 +26,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 #: Multi30k stages: (schedules, budgets) of the cpu preset, in the order they are run
@@ -41,6 +48,8 @@ MULTI30K_STAGES = {
 BERT_BUDGETS = {"full": (300, 60), "short": (200, 40)}
 BERT_SCHEDULES = ("knee", "linear")
 REPORT_FILES = ("results.json", "results.md", "*.png")
+#: what a benchmark script writes into its ``--output``
+RESULT_FILES = ("results.json", "results.md")
 
 
 def _run(argv: list[str]) -> None:
@@ -48,14 +57,100 @@ def _run(argv: list[str]) -> None:
     subprocess.run(argv, check=True)
 
 
-def provenance() -> dict[str, str]:
-    """When, by which code and command, on what machine a result set was (last) written."""
-    revision = subprocess.run(["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip()
-    return {"date": datetime.date.today().isoformat(), "code_revision": revision or "unknown",
-            "command": " ".join(["python", "bench/evidence.py", *sys.argv[1:]]),
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                       f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"}
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(BENCH), *args], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _torch_version() -> str:
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def provenance() -> dict[str, Any]:
+    """When, by which code and command, on what machine a result set was (last) written.
+
+    ``code_changes`` lists the tracked files that differ from ``code_revision`` (``code_dirty``);
+    ``load_average`` is the machine's 1/5/15-minute load when this is called.
+    """
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(BENCH.parent) if script.is_relative_to(BENCH.parent) else script
+    changes = _git("diff", "--name-only", "HEAD").splitlines()
+    return {"date": datetime.date.today().isoformat(),
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "code_revision": _git("rev-parse", "--short", "HEAD") or "unknown",
+            "code_dirty": bool(changes), "code_changes": changes,
+            "command": shlex.join(["python", str(shown), *sys.argv[1:]]),
+            "machine": f"{_cpu_model()}, {os.cpu_count()} CPUs, "
+                       f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
+            "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "nice": os.nice(0),
+            "load_average": [round(load, 2) for load in os.getloadavg()],
+            "python": platform.python_version(), "torch": _torch_version(),
+            "platform": platform.platform()}
+
+
+def provenance_markdown(record: dict[str, Any]) -> str:
+    """A few lines saying when, how and where a result set was measured (for results.md)."""
+    revision = record["code_revision"] + (
+        f" plus uncommitted changes to {', '.join(record['code_changes'])}"
+        if record["code_dirty"] else "")
+    return (f"Measured {record['time']} at code revision {revision}.\n\n"
+            f"Command: `{record['command']}`\n\n"
+            f"Machine: {record['machine']}, nice {record['nice']}, torch {record['torch']}, "
+            f"Python {record['python']}; load average {record['load_average']} at the start.\n")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--output DIR`` (default ``bench/results/<name>``) and ``--overwrite``."""
+    parser.add_argument("--output", type=Path, default=BENCH / "results" / name,
+                        help=f"where results.json and results.md go (default: "
+                             f"bench/results/{name})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace results already in --output (refused otherwise)")
+
+
+def check_output(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stop before measuring if ``args.output`` already holds results and ``--overwrite`` is off."""
+    existing = [args.output / name for name in RESULT_FILES if (args.output / name).exists()]
+    if existing and not args.overwrite:
+        parser.error(f"{existing[0]} exists; pass --overwrite to replace it, or another --output")
+
+
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed arguments of a benchmark, JSON-ready, without ``--output``/``--overwrite``."""
+    return {key: str(value) if isinstance(value, Path) else value
+            for key, value in vars(args).items() if key not in ("output", "overwrite")}
+
+
+def write_results(output: Path, results: dict[str, Any], markdown: str, *,
+                  overwrite: bool) -> None:
+    """Write ``results.json`` (plus when it finished and the load then) and ``results.md``.
+
+    Without ``overwrite`` an existing file is never replaced (``FileExistsError``).
+    """
+    output.mkdir(parents=True, exist_ok=True)
+    results = {**results, "finished": {
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "load_average": [round(load, 2) for load in os.getloadavg()]}}
+    mode = "w" if overwrite else "x"
+    with open(output / "results.json", mode) as sink:
+        sink.write(json.dumps(results, indent=1) + "\n")
+    with open(output / "results.md", mode) as sink:
+        sink.write(markdown)
+    print(f"wrote {output / 'results.json'} and results.md", file=sys.stderr)
 
 
 def publish(run_dir: Path, results_dir: Path) -> None:

@@ -11,6 +11,10 @@
    reference's; the script prints a Markdown summary (one row per kill) and exits 1 if any kill
    orphaned a child, any start failed, or any number differs.
 
+Every kill, both runs' results and the provenance (date, code revision, command, machine) go to
+``--output`` (``results.json``, ``results.md``; default ``bench/results/kill-resume/``, never
+replaced without ``--overwrite``), also when a kill or the comparison failed.
+
 Usage::
 
     python bench/kill_resume.py --kills 10 --seed 1 --work /tmp/kill-resume
@@ -28,7 +32,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from evidence import (add_output_arguments, check_output, provenance, provenance_markdown,
+                      run_settings, write_results)
 from knee_nlp.child_process import is_running, running_children
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -98,13 +105,41 @@ def compare(reference: dict[str, dict], resumed: dict[str, dict]) -> list[str]:
     return problems
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """The summary of ``results``: one row per kill, then each run's score and resumes."""
+    settings = results["settings"]
+    lines = [f"reference run: {results['reference_s']:.0f} s; kills after "
+             f"U[{settings['min_delay']:g}, {results['max_delay_s']:.0f}] s (seed "
+             f"{settings['seed']}); final start: {results['final_s']:.0f} s\n",
+             "| kill | after (s) | killed | fairseq children | left running | where the run was |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {index} | {row['delay_s']} | {'yes' if row['killed'] else 'ended first'} "
+              f"| {row.get('children', 0)} | {len(row['orphans'])} | {row['where']} |"
+              for index, row in enumerate(results["kills"], 1)]
+    lines.append("")
+    reference = results["reference"]
+    for name, result in results["resumed"].items():
+        starts = ", ".join(f"{entry['checkpoint']}@{entry['updates']}"
+                           for entry in result.get("resumes", [])) or "none"
+        expected = reference.get(name, {}).get("test", {}).get("bleu_tokenized")
+        lines.append(f"- {name}: test BLEU {result['test']['bleu_tokenized']} (reference "
+                     f"{expected}), resumed from: {starts}")
+    problems = results["problems"]
+    lines.append("\n" + ("all kills resumed to the reference result" if not problems
+                          else "PROBLEMS:\n" + "\n".join(problems)))
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--min-delay", type=float, default=3.0)
     parser.add_argument("--work", type=Path, required=True, help="an empty or new folder")
+    add_output_arguments(parser, "kill-resume")
     args = parser.parse_args()
+    check_output(parser, args)
+    record = provenance()
     rng = random.Random(args.seed)
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -121,21 +156,18 @@ def main() -> int:
     problems = compare(reference, resumed) if code == 0 else [f"the final start failed ({code})"]
     problems += [f"kill {i}: orphaned {row['orphans']}" for i, row in enumerate(rows) if row["orphans"]]
 
-    print(f"reference run: {reference_s:.0f} s; kills after U[{args.min_delay:g}, "
-          f"{reference_s / 3:.0f}] s (seed {args.seed}); final start: {final_s:.0f} s\n")
-    print("| kill | after (s) | killed | fairseq children | left running | where the run was |")
-    print("|---|---|---|---|---|---|")
-    for index, row in enumerate(rows):
-        print(f"| {index + 1} | {row['delay_s']} | {'yes' if row['killed'] else 'ended first'} "
-              f"| {row.get('children', 0)} | {len(row['orphans'])} | {row['where']} |")
-    print()
-    for name, result in resumed.items():
-        starts = ", ".join(f"{entry['checkpoint']}@{entry['updates']}"
-                           for entry in result.get("resumes", [])) or "none"
-        print(f"- {name}: test BLEU {result['test']['bleu_tokenized']} (reference "
-              f"{reference[name]['test']['bleu_tokenized']}), resumed from: {starts}")
-    print("\n" + ("all kills resumed to the reference result" if not problems
-                  else "PROBLEMS:\n" + "\n".join(problems)))
+    report = {
+        "provenance": record, "settings": run_settings(args),
+        "reference_s": round(reference_s, 1), "max_delay_s": round(reference_s / 3, 1),
+        "kills": rows, "final_s": round(final_s, 1), "final_returncode": code,
+        "reference": reference, "resumed": resumed,  # each run's result.json
+        "problems": problems, "all_resumed_to_reference": not problems,
+    }
+    summary = markdown(report)
+    print(summary)
+    write_results(args.output, report,
+                  f"# Kill -9 and resume\n\n{provenance_markdown(record)}\n{summary}",
+                  overwrite=args.overwrite)
     return 1 if problems else 0
 
 
