@@ -36,6 +36,7 @@ RESERVE_S=15     # kept for the summary after the last step
 MIN_STEP_S=30    # a step that would get less is skipped
 FULL=0
 CHECK_ONLY=0
+# shellcheck disable=SC2016  # $OUT is for the device machine's shell
 RUN_COMMAND='run(command='\''bash bench/gpu_check.sh --out "$OUT"'\'', carry=[".gpu_bundle"], timeout_s=540)'
 
 usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
@@ -53,6 +54,7 @@ while (($#)); do
     esac
 done
 
+[[ $BUDGET_S =~ ^[0-9]+$ ]] || { echo "error: --budget-s takes whole seconds, got $BUDGET_S" >&2; exit 2; }
 cd "$ROOT" || exit 2
 BUNDLE=$(realpath -m "$BUNDLE")
 OUT_DIR=$(realpath -m "$OUT_DIR")
@@ -84,19 +86,20 @@ step() {
     ((left < limit)) && limit=$left
     if ((limit < MIN_STEP_S)); then
         echo "== $name: skipped, ${left} s left of --budget-s $BUDGET_S"
-        record "$name" skipped null null "$limit" "$log" "out of time budget"
+        record "$name" skipped null null null "$log" "out of time budget"
         publish >/dev/null
         return 1
     fi
-    echo "== $name (at most $limit s, $(date -u +%H:%M:%S) UTC)" | tee -a "$WORK/logs/$log"
-    local start=$EPOCHREALTIME rc=0
-    timeout --kill-after=10 "$limit" "$@" >>"$WORK/logs/$log" 2>&1 || rc=$?
+    local file=$WORK/logs/$log
+    echo "== $name (at most $limit s, $(date -u +%H:%M:%S) UTC)" | tee -a "$file"
+    local first=$(($(wc -l <"$file") + 1)) start=$EPOCHREALTIME rc=0
+    timeout --kill-after=10 "$limit" "$@" >>"$file" 2>&1 || rc=$?
     local wall status=pass
     wall=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
     if ((rc == 124 || rc == 137)); then status=timeout; elif ((rc)); then status=fail; fi
     record "$name" "$status" "$rc" "$wall" "$limit" "$log"
-    echo "   $status in $wall s: $(grep -E '^(PASS|FAIL): ' "$WORK/logs/$log" | tail -n 1 | cut -c1-300)"
-    ((rc)) && tail -n 5 "$WORK/logs/$log" | sed 's/^/   | /'
+    echo "   $status in $wall s $(tail -n "+$first" "$file" | grep -E '^(PASS|FAIL): ' | tail -n 1 | cut -c1-300)"
+    ((rc)) && tail -n "+$first" "$file" | tail -n 5 | sed 's/^/   | /'
     publish >/dev/null
     return "$rc"
 }
@@ -125,6 +128,7 @@ else
         publish --print
         exit 2
     fi
+    record inputs pass 0 null null setup.log
 fi
 
 # 2. install the bundled wheels (no index, no dependencies: the machine's torch and transformers
@@ -135,7 +139,7 @@ step install 120 setup.log "$PY" -m pip install --no-index --no-deps --no-compil
 step imports 120 setup.log "${CHECK[@]}" imports --work-dir "$WORK" || failed=1
 # 3. the GPU: without one, nothing else can run
 if ! step cuda 60 setup.log "${CHECK[@]}" cuda --work-dir "$WORK"; then
-    skip_rest "no CUDA device" "${CHECKS[@]}"
+    skip_rest "the cuda step did not pass" "${CHECKS[@]}"
     publish --print
     exit 1
 fi

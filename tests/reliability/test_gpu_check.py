@@ -82,7 +82,8 @@ def test_trainer_bf16_trace_is_the_core_read_one_update_earlier():
     logged = [TRAINER_CORE(k) for k in range(12)]
     assert "12 logged LRs" in gpu_check.check_trainer_trace(logged, TRAINER_CORE, [], "bf16")
     shifted = [TRAINER_CORE(k) for k in range(1, 13)]  # lr(k) for step k: fairseq's convention
-    with pytest.raises(gpu_check.CheckFailed, match=r"step 1: logged learning_rate 0\.0005, expected core\(0\) = 0\.0"):
+    with pytest.raises(gpu_check.CheckFailed,
+                       match=r"step 1: logged learning_rate 0\.0005, expected core\(0\) = 0\.0"):
         gpu_check.check_trainer_trace(shifted, TRAINER_CORE, [], "bf16")
     with pytest.raises(gpu_check.CheckFailed, match="bf16 skipped steps"):
         gpu_check.check_trainer_trace(logged, TRAINER_CORE, [3], "bf16")
@@ -143,7 +144,7 @@ def test_summary_fails_when_any_step_did_not_pass():
              {"step": "bert_bf16", "status": "timeout", "wall_s": 180.0, "log": "bert_bf16.log"}]
     results = {"bert_bf16": {"peak_cuda_memory_bytes": 123}}
     document = gpu_check.build_summary(steps, results, {"gpu": "NVIDIA H200"})
-    assert (document["result"], document["failed"], document["gpu"]) == ("fail", ["bert_bf16"], "NVIDIA H200")
+    assert (document["result"], document["not_passed"], document["gpu"]) == ("fail", ["bert_bf16"], "NVIDIA H200")
     assert document["steps"][1]["peak_cuda_memory_bytes"] == 123
     assert gpu_check.build_summary(steps[:1], {}, {})["result"] == "pass"
 
@@ -205,3 +206,18 @@ def test_check_only_stops_on_a_missing_input(tmp_path):
     done = run_script("--check-only", "--bundle", str(bundle))
     assert done.returncode == 2
     assert "dict.de.txt: missing or empty" in done.stderr
+
+
+def test_a_run_out_of_time_records_every_step_then_fails(tmp_path):
+    out = tmp_path / "out"
+    done = run_script("--bundle", str(fake_bundle(tmp_path)), "--work", str(tmp_path / "work"),
+                      "--out", str(out), "--budget-s", "0")
+    assert done.returncode == 1, done.stdout + done.stderr
+    document = json.loads((out / "summary.json").read_text())
+    assert [(row["step"], row["status"], row.get("reason")) for row in document["steps"]] == [
+        ("inputs", "pass", None),
+        *((name, "skipped", "out of time budget") for name in ("install", "imports", "cuda")),
+        *((name, "skipped", "the cuda step did not pass")
+          for name in ("fairseq_fp16", "trainer_bf16", "trainer_fp16", "bert_bf16"))]
+    assert document["result"] == "fail" and "python" in document and "versions" in document
+    assert sorted(path.name for path in out.iterdir()) == ["setup.log", "summary.json"]
