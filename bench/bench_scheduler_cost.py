@@ -8,7 +8,9 @@
    nanoseconds per update is reported.
 2. **End to end.** ``fairseq-train`` on the same binarized data with only the scheduler flags
    changed, knee and inverse_sqrt runs interleaved; words/s is read from fairseq's own log
-   (``wps`` of the epoch line) and reported as the knee / inverse_sqrt ratio (target >= 0.99).
+   (``wps`` of the epoch line) and reported as the knee / inverse_sqrt ratio (target >= 0.99),
+   as is the ratio of words per CPU-second of the whole ``fairseq-train`` process (start-up
+   included), which other jobs on a shared machine disturb less than wall-clock words/s.
 
 Every measurement (each round, each run), the summary and the provenance (date, code revision,
 command, machine) go to ``--output`` (``results.json``, ``results.md``; default
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -93,17 +96,23 @@ def per_update_ns(steppers: dict[str, Callable[[int], object]], updates: int,
     return timings
 
 
-def _wps(log: str) -> float:
-    """Words per second of fairseq's last ``train`` (epoch) JSON line."""
+def _epoch_stats(log: str) -> dict[str, float]:
+    """fairseq's last ``train`` (epoch) JSON line."""
     for line in reversed(log.splitlines()):
         start = line.find("{")
         if start >= 0 and '"train_wps"' in line:
-            return float(json.loads(line[start:])["train_wps"])
+            return json.loads(line[start:])
     raise RuntimeError("no train_wps line in the fairseq-train log:\n" + log[-2000:])
 
 
-def train_wps(data_bin: Path, schedule: str, updates: int) -> float:
-    """One short ``fairseq-train`` run (the Multi30k cpu model); its words/s."""
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def train_run(data_bin: Path, schedule: str, updates: int) -> dict[str, float]:
+    """One short ``fairseq-train`` run (the Multi30k cpu model): fairseq's words/s, and words per
+    CPU-second of the whole process (start-up included; less sensitive to other load)."""
     with tempfile.TemporaryDirectory() as save_dir:
         argv = [sys.executable, "-m", "fairseq_cli.train", str(data_bin), "--cpu",
                 "--user-dir", str(Path(__file__).resolve().parents[1] / "fairseq_plugin"),
@@ -116,10 +125,15 @@ def train_wps(data_bin: Path, schedule: str, updates: int) -> float:
                 "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1",
                 "--seed", "1", "--no-save", "--disable-validation", "--num-workers", "0",
                 "--log-format", "json", "--save-dir", save_dir, *FAIRSEQ_SCHEDULES[schedule]]
+        wall, cpu = time.monotonic(), _children_cpu_s()
         done = subprocess.run(argv, capture_output=True, text=True)
+        wall, cpu = time.monotonic() - wall, _children_cpu_s() - cpu
         if done.returncode:
             raise RuntimeError(f"fairseq-train failed ({schedule}):\n{done.stderr[-3000:]}")
-        return _wps(done.stdout + done.stderr)
+        stats = _epoch_stats(done.stdout + done.stderr)
+        words = float(stats["train_wpb"]) * float(stats["train_num_updates"])
+        return {"words_per_s": float(stats["train_wps"]), "words": words, "wall_s": wall,
+                "cpu_s": cpu, "words_per_cpu_s": words / cpu}
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -135,12 +149,16 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [f"| {name} | {row['median']:,.0f} | {row['min']:,.0f} - {row['max']:,.0f} |"
               for name, row in summary["ns_per_update"].items()]
     lines += [f"\nfairseq-train, {settings['updates']} updates per run, {settings['repeats']} "
-              "interleaved runs per schedule\n", "| schedule | words/s (median) | runs |",
-              "|---|---|---|"]
-    lines += [f"| {name} | {summary['words_per_s'][name]['median']:,.0f} | "
-              f"{', '.join(f'{v:,.0f}' for v in values)} |"
-              for name, values in results["words_per_s"].items()]
-    lines.append(f"\nknee / inverse_sqrt words/s: {summary['wps_ratio_knee_to_inverse_sqrt']:.3f} "
+              "interleaved runs per schedule\n",
+              "| schedule | words/s (median) | runs | words per CPU-second (median) | runs |",
+              "|---|---|---|---|---|"]
+    for name, runs in results["fairseq_train_runs"].items():
+        cells = [f"{summary[key][name]['median']:,.0f} | "
+                 + ", ".join(f"{run[key]:,.0f}" for run in runs)
+                 for key in ("words_per_s", "words_per_cpu_s")]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    lines.append(f"\nknee / inverse_sqrt: words/s {summary['wps_ratio_knee_to_inverse_sqrt']:.3f}, "
+                 f"words per CPU-second {summary['cpu_ratio_knee_to_inverse_sqrt']:.3f} "
                  "(target >= 0.99)")
     return "\n".join(lines) + "\n"
 
@@ -159,21 +177,25 @@ def main(argv: list[str] | None = None) -> None:
     started, record = time.monotonic(), provenance()
 
     timings = per_update_ns({**_fairseq_steppers(), **_hf_steppers()}, args.calls, args.rounds)
-    wps: dict[str, list[float]] = {name: [] for name in FAIRSEQ_SCHEDULES}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in FAIRSEQ_SCHEDULES}
     for _ in range(args.repeats):
         for name in FAIRSEQ_SCHEDULES:
-            wps[name].append(train_wps(args.data_bin, name, args.updates))
+            runs[name].append(train_run(args.data_bin, name, args.updates))
+    spread = {key: {name: _spread([run[key] for run in group]) for name, group in runs.items()}
+              for key in ("words_per_s", "words_per_cpu_s")}
     results = {
         "provenance": record,
         "settings": {**run_settings(args), "schedule_total_updates": TOTAL},
         "torch_threads": torch.get_num_threads(),
         "ns_per_update": timings,  # scheduler -> one value per round
-        "words_per_s": wps,  # schedule -> one value per fairseq-train run, in run order
+        "fairseq_train_runs": runs,  # schedule -> one record per fairseq-train run, in run order
         "summary": {
             "ns_per_update": {name: _spread(values) for name, values in timings.items()},
-            "words_per_s": {name: _spread(values) for name, values in wps.items()},
-            "wps_ratio_knee_to_inverse_sqrt":
-                statistics.median(wps["knee"]) / statistics.median(wps["inverse_sqrt"]),
+            **spread,
+            "wps_ratio_knee_to_inverse_sqrt": spread["words_per_s"]["knee"]["median"]
+            / spread["words_per_s"]["inverse_sqrt"]["median"],
+            "cpu_ratio_knee_to_inverse_sqrt": spread["words_per_cpu_s"]["knee"]["median"]
+            / spread["words_per_cpu_s"]["inverse_sqrt"]["median"],
         },
         "wall_s": round(time.monotonic() - started, 1),
     }

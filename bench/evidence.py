@@ -72,6 +72,14 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _load_average() -> list[float]:
+    return [round(load, 2) for load in os.getloadavg()]
+
+
 def _torch_version() -> str:
     try:
         return importlib.metadata.version("torch")
@@ -88,16 +96,16 @@ def provenance() -> dict[str, Any]:
     script = Path(sys.argv[0]).resolve()
     shown = script.relative_to(BENCH.parent) if script.is_relative_to(BENCH.parent) else script
     changes = _git("diff", "--name-only", "HEAD").splitlines()
-    return {"date": datetime.date.today().isoformat(),
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    cpu_model = _cpu_model()
+    return {"date": datetime.date.today().isoformat(), "time": _now(),
             "code_revision": _git("rev-parse", "--short", "HEAD") or "unknown",
             "code_dirty": bool(changes), "code_changes": changes,
             "command": shlex.join(["python", str(shown), *sys.argv[1:]]),
-            "machine": f"{_cpu_model()}, {os.cpu_count()} CPUs, "
+            "machine": f"{cpu_model}, {os.cpu_count()} CPUs, "
                        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
-            "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
+            "cpu_model": cpu_model, "cpu_count": os.cpu_count(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "nice": os.nice(0),
-            "load_average": [round(load, 2) for load in os.getloadavg()],
+            "load_average": _load_average(),
             "python": platform.python_version(), "torch": _torch_version(),
             "platform": platform.platform()}
 
@@ -142,9 +150,7 @@ def write_results(output: Path, results: dict[str, Any], markdown: str, *,
     Without ``overwrite`` an existing file is never replaced (``FileExistsError``).
     """
     output.mkdir(parents=True, exist_ok=True)
-    results = {**results, "finished": {
-        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "load_average": [round(load, 2) for load in os.getloadavg()]}}
+    results = {**results, "finished": {"time": _now(), "load_average": _load_average()}}
     mode = "w" if overwrite else "x"
     with open(output / "results.json", mode) as sink:
         sink.write(json.dumps(results, indent=1) + "\n")

@@ -64,7 +64,7 @@ def kill_once(run_dir: Path, delay: float, log: Path) -> dict:
     started = time.monotonic()
     try:
         process.wait(timeout=delay)
-        return {"delay_s": delay, "killed": False, "returncode": process.returncode,
+        return {"delay_s": round(delay, 1), "killed": False, "returncode": process.returncode,
                 "where": last_line(log), "orphans": []}
     except subprocess.TimeoutExpired:
         pass
@@ -113,7 +113,7 @@ def markdown(results: dict[str, Any]) -> str:
              f"{settings['seed']}); final start: {results['final_s']:.0f} s\n",
              "| kill | after (s) | killed | fairseq children | left running | where the run was |",
              "|---|---|---|---|---|---|"]
-    lines += [f"| {index} | {row['delay_s']} | {'yes' if row['killed'] else 'ended first'} "
+    lines += [f"| {index} | {row['delay_s']:.1f} | {'yes' if row['killed'] else 'ended first'} "
               f"| {row.get('children', 0)} | {len(row['orphans'])} | {row['where']} |"
               for index, row in enumerate(results["kills"], 1)]
     lines.append("")
