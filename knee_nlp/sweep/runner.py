@@ -202,12 +202,12 @@ def run_sweep(sweep_dir: Path, backend: Backend, explore_ratios: Sequence[float]
     for ratio in explore_ratios:
         backend.check_ratio(ratio)
     jobs = [(ratio, seed) for seed in seeds for ratio in explore_ratios]
+    fingerprint = settings_fingerprint(manifest["settings"])
     recommendation, elsewhere, failed = None, [], []
     for index, (ratio, seed) in enumerate(jobs, 1):
         name = run_name(ratio, seed)
         try:
-            record, computed = run_one(sweep_dir, backend, sharpness, ratio, seed, log,
-                                       settings_fingerprint(manifest["settings"]))
+            record, computed = run_one(sweep_dir, backend, sharpness, ratio, seed, log, fingerprint)
         except DirectoryLockError as busy:
             if busy.holder is None:
                 raise
