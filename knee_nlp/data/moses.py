@@ -87,7 +87,7 @@ def lowercase(line: str) -> str:
 
 
 def normalize_punctuation(line: str, lang: str) -> str:
-    """``normalize-punctuation.perl -l lang`` on one line (given and returned without its newline).
+    r"""``normalize-punctuation.perl -l lang`` on one line (given and returned without its newline).
 
     The Perl rules see each line's ``\n``: German's ``s/(\.+)\"(\s*[^<])/\"$1$2/`` moves a
     closing quote before the final period (``Ja."`` -> ``Ja".``) only because ``\s*[^<]`` matches

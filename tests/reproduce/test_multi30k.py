@@ -24,6 +24,7 @@ from knee_nlp.reproduce.fairseq_commands import scale_batching, train_command
 
 DATA = Path(__file__).parent / "data"
 PLAN = re.compile(r"plan (\S+)-seed1: (\d+) updates")
+TUNED_AND_OTHERS = ("inverse_sqrt", "knee", "knee_explore50", "linear", "cosine")
 
 
 def _expected(preset: str, *, data_bin: Path, run_dir: Path) -> list[tuple[str, int, str]]:
@@ -44,7 +45,7 @@ def _expected(preset: str, *, data_bin: Path, run_dir: Path) -> list[tuple[str, 
 def test_composed_configs_give_the_decided_commands(preset: str, tmp_path: Path) -> None:
     spec = load_experiment("multi30k")
     expected = _expected(preset, data_bin=tmp_path / "bin", run_dir=tmp_path / "run")
-    assert len(expected) == 10
+    assert len(expected) == 9  # 5 schedules x 2 budgets, less the tuned knee at 60% (its explore does not fit)
     for name, max_update, command in expected:
         schedule, budget = name.rsplit("-", 1)
         run = load_run_config(spec, preset, schedule, budget)
@@ -102,22 +103,26 @@ def test_raw_dir_prepares_on_first_use_then_dry_run_commands(shared_data: Path, 
     """~60 s: the recipe on the release files, then the decided cpu commands on the real data."""
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
-    argv = ["reproduce", "multi30k", "--preset", "cpu", "--run-dir", str(run_dir),
-            "--schedules", "inverse_sqrt", "knee", "knee_explore50", "linear", "cosine",
-            "--budgets", "5ep", "3ep", "--seeds", "1", "--dry-run"]
-    assert main([*argv, "--raw-dir", str(shared_data / "multi30k/raw")]) == 0
+    argv = ["reproduce", "multi30k", "--preset", "cpu", "--run-dir", str(run_dir), "--seeds", "1", "--dry-run"]
+    full_budget = [*argv, "--schedules", *TUNED_AND_OTHERS, "--budgets", "5ep"]
+    assert main([*full_budget, "--raw-dir", str(shared_data / "multi30k/raw")]) == 0
     printed = capsys.readouterr().out
     assert "No multi30k data found" in printed and "preparing it from" in printed
     assert (tmp_path / "multi30k.de-en/data-bin/dict.de.txt").is_file()
+    # the tuned knee's explore fraction fits the full budget only
+    assert main([*argv, "--schedules", *(s for s in TUNED_AND_OTHERS if s != "knee"), "--budgets", "3ep"]) == 0
+    printed += capsys.readouterr().out
     expected = _expected("cpu", data_bin=tmp_path / "multi30k.de-en/data-bin", run_dir=run_dir)
     plans = PLAN.findall(printed)
     assert plans == [(name, str(updates)) for name, updates, _ in expected]
     commands = [line.strip() for line in printed.splitlines() if line.startswith("  " + sys.executable)]
     assert commands == [command for _, _, command in expected]
     # the resolved config of each run is printed too
-    assert "config knee-5ep (from " in printed and "    explore_ratio: 0.5" in printed
+    assert "config knee-5ep (from " in printed and "    explore_ratio: 0.75" in printed
+    with pytest.raises(SystemExit, match=r"explore_ratio 0\.729 at most fits this budget\)"):
+        main([*argv, "--schedules", "knee", "--budgets", "3ep"])
 
-    assert main(argv) == 0  # found where it was prepared: no second preparation
+    assert main(full_budget) == 0  # found where it was prepared: no second preparation
     assert "preparing" not in capsys.readouterr().out
 
 
