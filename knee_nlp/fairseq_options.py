@@ -10,7 +10,7 @@ Errors name fairseq's flags (``--warmup-updates``, ``--explore-ratio``, ...).
 
 from __future__ import annotations
 
-from knee_nlp.schedule import KneeSchedule
+from knee_nlp.schedule import KneeSchedule, check_explore
 from knee_nlp.validation import renamed_errors
 
 #: core argument names -> fairseq flags
@@ -37,6 +37,7 @@ def knee_schedule_from_fairseq(
 ) -> KneeSchedule:
     """The schedule fairseq's knee options describe; ``ArgumentError`` names the fairseq flag."""
     with renamed_errors(FAIRSEQ_FLAGS):
+        check_explore(explore_updates, explore_ratio)
         return KneeSchedule(
             peak_lr=lr, total_steps=total_num_update, warmup_steps=warmup_updates,
             explore_steps=explore_updates, explore_ratio=explore_ratio,

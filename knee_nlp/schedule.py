@@ -109,7 +109,8 @@ class KneeSchedule:
             ``end_lr`` here and stays there.
         warmup_steps: linear warmup length (>= 0).
         explore_steps: updates held at ``peak_lr`` after warmup (>= 0). Exclusive with
-            ``explore_ratio``.
+            ``explore_ratio``, except for the agreeing pair a schedule built from a ratio stores
+            (so ``dataclasses.replace`` works; to resize it, also pass ``explore_steps=None``).
         explore_ratio: explore length as a fraction of ``total_steps`` in [0, 1].
             Default 0.5 when neither explore argument is given.
         warmup_init_lr: LR at step 0 when ``warmup_steps > 0``, in [0, peak_lr].
@@ -140,7 +141,7 @@ class KneeSchedule:
                                 "⟨total_steps⟩ is required: give the training budget in updates (>= 1)")
         set_(self, "total_steps", check_step_count("total_steps", self.total_steps, minimum=1))
         set_(self, "warmup_steps", check_step_count("warmup_steps", self.warmup_steps))
-        explore_steps, explore_ratio = check_explore(self.explore_steps, self.explore_ratio)
+        explore_steps, explore_ratio = self._explore_arguments()
         how = ""
         if explore_steps is None:
             explore_ratio = DEFAULT_EXPLORE_RATIO if explore_ratio is None else explore_ratio
@@ -159,6 +160,24 @@ class KneeSchedule:
         for name in ("warmup_init_lr", "end_lr"):
             set_(self, name, check_lr_bound(name, getattr(self, name), self.peak_lr))
         set_(self, "decay_steps", self.total_steps - used)
+
+    def _explore_arguments(self) -> tuple[int | None, float | None]:
+        """The explore arguments, checked. A schedule built from ``explore_ratio`` stores both
+        fields, so both come back from ``dataclasses.replace`` and ``KneeSchedule(**fields)``:
+        they are accepted when they agree, and a disagreeing pair says how to resize."""
+        steps, ratio = self.explore_steps, self.explore_ratio
+        if steps is None or ratio is None:
+            return check_explore(steps, ratio)
+        from_ratio = explore_steps_from_ratio(ratio, self.total_steps)
+        if steps == from_ratio:
+            return None, ratio
+        raise ArgumentError(
+            "explore_ratio", ratio, "unset when ⟨explore_steps⟩ is given",
+            f"give ⟨explore_steps⟩ ({steps!r}) or ⟨explore_ratio⟩ ({ratio!r}), not both: they disagree "
+            f"(⟨explore_ratio⟩ {ratio:g} of {self.total_steps} ⟨total_steps⟩ is {from_ratio} steps). To resize "
+            "a schedule built from a ratio, pass explore_steps=None: "
+            "dataclasses.replace(schedule, total_steps=..., explore_steps=None)",
+        )
 
     def settings(self) -> dict[str, Any]:
         """What fixes the curve besides ``peak_lr``, as plain numbers (what a checkpoint records

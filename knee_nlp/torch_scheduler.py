@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from knee_nlp.schedule import KneeSchedule, describe_settings
+from knee_nlp.schedule import KneeSchedule, check_explore, describe_settings
 from knee_nlp.validation import ArgumentError, renamed_errors
 
 #: core argument names -> ``KneeLR``'s (its LRs are fractions of each group's peak)
@@ -84,6 +84,7 @@ class KneeLR(LambdaLR):
             raise ArgumentError("last_epoch", last_epoch, "-1 unless every param group has an 'initial_lr' "
                                 "(restore the optimizer's state first when resuming)")
         with renamed_errors(KNEE_LR_NAMES):
+            check_explore(explore_steps, explore_ratio)
             self.schedule = KneeSchedule(
                 peak_lr=1.0,
                 total_steps=total_steps,

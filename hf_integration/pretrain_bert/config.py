@@ -39,7 +39,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from knee_nlp.budget import warmup_steps_from_ratio
 from knee_nlp.errors import InputFileError, InvalidInputError
 from knee_nlp.registry import schedule_spec
-from knee_nlp.schedule import KneeSchedule
+from knee_nlp.schedule import KneeSchedule, check_explore
 from knee_nlp.validation import (MAX_SEED, check_number, check_probability, check_ratio, check_seed,
                                  check_step_count, renamed_errors)
 
@@ -368,6 +368,7 @@ def _validate_phase(phase: PhaseConfig, schedule: str, max_positions: int, where
         check_ratio(f"{where}.warmup_ratio", phase.warmup_ratio)
     if schedule == "knee":
         with renamed_errors({}, prefix=f"{where} (schedule knee): budget too short or bad explore: "):
+            check_explore(phase.explore_steps, phase.explore_ratio)
             KneeSchedule(
                 peak_lr=phase.peak_lr,
                 total_steps=phase.total_steps,

@@ -16,7 +16,7 @@ from knee_nlp.curves import schedule_curves
 from knee_nlp.errors import OutputPathError, fail
 from knee_nlp.outputs import guard_new_file
 from knee_nlp.registry import BASELINES, SCHEDULES
-from knee_nlp.schedule import KneeSchedule
+from knee_nlp.schedule import KneeSchedule, check_explore
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,7 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
 
 def schedule_from_args(args: argparse.Namespace) -> KneeSchedule:
     """The validated :class:`KneeSchedule` the schedule flags describe."""
+    check_explore(args.explore_steps, args.explore_ratio)
     return KneeSchedule(
         peak_lr=args.peak_lr, total_steps=args.total_steps, warmup_steps=args.warmup_steps,
         explore_steps=args.explore_steps, explore_ratio=args.explore_ratio,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 
@@ -65,6 +66,23 @@ def test_phases() -> None:
 def test_pickles_and_compares_equal() -> None:
     schedule = KneeSchedule(peak_lr=1.0, total_steps=10, warmup_steps=2)
     assert pickle.loads(pickle.dumps(schedule)) == schedule
+
+
+def test_schedule_from_a_ratio_survives_replace_and_rebuild() -> None:
+    schedule = KneeSchedule(peak_lr=1.0, total_steps=100, warmup_steps=10, explore_ratio=0.3)
+    assert (schedule.explore_steps, schedule.explore_ratio) == (30, 0.3)
+    assert dataclasses.replace(schedule, peak_lr=2.0).explore_steps == 30
+    fields = {f.name: getattr(schedule, f.name) for f in dataclasses.fields(schedule) if f.init}
+    assert KneeSchedule(**fields) == schedule
+    resized = dataclasses.replace(schedule, total_steps=200, explore_steps=None)
+    assert (resized.explore_steps, resized.decay_steps) == (60, 130)
+
+
+def test_resizing_a_ratio_schedule_without_dropping_explore_steps_says_how() -> None:
+    schedule = KneeSchedule(peak_lr=1.0, total_steps=100, explore_ratio=0.3)
+    with pytest.raises(ValueError, match=r"not both: they disagree \(explore_ratio 0.3 of 200 total_steps is 60 "
+                       r"steps\).*replace\(schedule, total_steps=\.\.\., explore_steps=None\)"):
+        dataclasses.replace(schedule, total_steps=200)
 
 
 @pytest.mark.parametrize(
