@@ -48,8 +48,9 @@ def first_update_reaching(points: list[list[float]], target: float, *, higher_is
 
 
 def lr_max_relative_error(result: dict[str, Any]) -> float | None:
-    """Largest |logged - KneeSchedule| / peak over the logged LRs of a Knee run (else None)."""
-    if SCHEDULES.get(result["schedule"]) != "knee":
+    """Largest |logged - KneeSchedule| / peak over the logged LRs of a Knee run (None for another
+    schedule or a run with no logged LR)."""
+    if SCHEDULES.get(result["schedule"]) != "knee" or not result["curves"]["lr"]:
         return None
     schedule = knee_schedule(result["lr_scheduler"], result["peak_lr"], result["max_update"])
     errors = [abs(lr - schedule(int(update))) / schedule.peak_lr

@@ -152,7 +152,9 @@ def _markdown(manifest: dict, rows: dict, results: list[dict], unfinished: list[
         lines.append(f"- **unfinished runs (not in the table):** {', '.join(unfinished)}")
     lines += ["", "## Plots", ""]
     for budget, _ in budgets:
-        lines += [f"![LR, {budget}](lr_{budget}.png)", f"![valid loss, {budget}](valid_loss_{budget}.png)"]
+        if any(r["curves"]["lr"] for r in results if r["budget"] == budget):
+            lines.append(f"![LR, {budget}](lr_{budget}.png)")
+        lines.append(f"![valid loss, {budget}](valid_loss_{budget}.png)")
     lines += ["![BLEU vs budget](bleu_vs_budget.png)", ""]
     return "\n".join(lines)
 
@@ -216,8 +218,9 @@ def _plots(run_dir: Path, manifest: dict, rows: dict, results: list[dict]) -> li
                 runs[result["schedule"]].append(result)
         order = sorted(runs, key=_order)
         lr = {s: tuple(zip(*runs[s][0]["curves"]["lr"])) for s in order if runs[s][0]["curves"]["lr"]}
-        paths.append(plot_curves(lr, run_dir / f"lr_{budget}.png", ylabel="learning rate (logged)",
-                                 title=f"LR per schedule, {budget} ({tag})"))
+        if lr:
+            paths.append(plot_curves(lr, run_dir / f"lr_{budget}.png", ylabel="learning rate (logged)",
+                                     title=f"LR per schedule, {budget} ({tag})"))
         loss = {s: _mean_curve(runs[s], "valid_loss") for s in order}
         paths.append(plot_curves(loss, run_dir / f"valid_loss_{budget}.png", ylabel="validation loss",
                                  title=f"Validation loss, {budget} ({tag})"))
@@ -230,7 +233,20 @@ def write_report(run_dir: Path) -> dict[str, Path]:
     """Write the report files into ``run_dir``; returns ``{"json", "markdown", "plots"...}``."""
     run_dir = Path(run_dir)
     manifest, results, unfinished = load_run_dir(run_dir)
+    return write_summary(run_dir, manifest, results, unfinished)
+
+
+def write_summary(output_dir: Path, manifest: dict[str, Any], results: list[dict[str, Any]],
+                  unfinished: list[str], *, extra: dict[str, Any] | None = None,
+                  lr_errors: dict[tuple[str, str], float] | None = None) -> dict[str, Path]:
+    """Write results.json (plus ``extra``), results.md and the plots of ``results`` into ``output_dir``.
+
+    ``lr_errors`` gives the LR check of rows whose runs carry no logged LR (a combined report).
+    """
     rows = aggregate(results)
+    for key, error in (lr_errors or {}).items():
+        if key in rows and rows[key]["lr_max_relative_error"] is None:
+            rows[key]["lr_max_relative_error"] = error
     summary = {
         "experiment": manifest["experiment"], "title": manifest["title"],
         "preset": manifest["preset"], "synthetic_data": manifest["data"]["synthetic"],
@@ -246,11 +262,13 @@ def write_report(run_dir: Path) -> dict[str, Path]:
                   "validation_curves": {metric: r["curves"][metric] for metric in ("valid_loss", "valid_bleu")},
                   "resumes": r.get("resumes", [])} for r in results],
         "unfinished_runs": unfinished,
+        **(extra or {}),
     }
-    json_path = run_dir / RESULTS_JSON
+    output_dir.mkdir(parents=True, exist_ok=True)
+    json_path = output_dir / RESULTS_JSON
     write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
-    markdown = run_dir / RESULTS_MARKDOWN
+    markdown = output_dir / RESULTS_MARKDOWN
     write_text_atomic(markdown, _markdown(manifest, rows, results, unfinished))
     with quiet():
-        plots = _plots(run_dir, manifest, rows, results)
+        plots = _plots(output_dir, manifest, rows, results)
     return {"json": json_path, "markdown": markdown, "plots": plots}
