@@ -6,6 +6,8 @@ skips finished runs and continues unfinished ones, and any subset can be run (``
 ``--stage``). After every finished run the run set's summary is rewritten under
 ``bench/results/<grid>/`` (``results.json`` with per-seed numbers, ``results.md``, plots), which is
 what gets committed; checkpoints stay in the work directory (``bench/runs/``, not versioned).
+Seeds trained elsewhere (another machine, a run directory since deleted) join the table with
+``knee-nlp report --combine``.
 
 The other benchmark scripts (``bench_scheduler_cost.py``, ``kill_resume.py``,
 ``bench_pretrain_bert.py``) record their results with this module's :func:`provenance`,
@@ -17,6 +19,7 @@ Usage::
     # then linear, cosine and knee-tuned at 100% (extra)
     python bench/evidence.py multi30k --data-dir multi30k.de-en --stage required
     python bench/evidence.py multi30k --data-dir multi30k.de-en --stage extra --seeds 1
+    knee-nlp report --combine bench/results/multi30k-cpu other/results.json --output combined
     # tiny BERT on WikiText-2: knee vs linear at the full budget and at 2/3 of it, seeds 1-3
     python bench/evidence.py bert --train-file wikitext-2/tokens/test.txt \\
         --validation-file wikitext-2/tokens/valid.txt
