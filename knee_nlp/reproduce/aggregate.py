@@ -49,9 +49,12 @@ def first_update_reaching(points: list[list[float]], target: float, *, higher_is
 
 def lr_max_relative_error(result: dict[str, Any]) -> float | None:
     """Largest |logged - KneeSchedule| / peak over the logged LRs of a Knee run (None for another
-    schedule or a run with no logged LR)."""
-    if SCHEDULES.get(result["schedule"]) != "knee" or not result["curves"]["lr"]:
+    schedule). A run read back from a published report has no logged LR: it keeps the check its
+    report made (``result["lr_max_relative_error"]``, None if absent)."""
+    if SCHEDULES.get(result["schedule"]) != "knee":
         return None
+    if not result["curves"]["lr"]:
+        return result.get("lr_max_relative_error")
     schedule = knee_schedule(result["lr_scheduler"], result["peak_lr"], result["max_update"])
     errors = [abs(lr - schedule(int(update))) / schedule.peak_lr
               for update, lr in result["curves"]["lr"]]

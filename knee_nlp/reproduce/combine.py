@@ -50,10 +50,15 @@ def read_report(path: Path) -> dict[str, Any]:
 def report_results(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The finished runs of a published report, shaped as the runs' own ``result.json``.
 
-    What a report does not keep is left out: the logged LR curve is empty, the peak LR None.
+    What a report does not keep is left out: the logged LR curve is empty, the peak LR None; each
+    run carries its row's LR check as ``lr_max_relative_error`` instead.
     """
+    lr_checks = {(row["budget"], row["schedule"]): row["lr_max_relative_error"]
+                 for row in report["rows"]}
     return [{**run, **report["budget_conversion"][run["name"]], "peak_lr": None,
-             "curves": {**run["validation_curves"], "lr": []}} for run in report["runs"]]
+             "curves": {**run["validation_curves"], "lr": []},
+             "lr_max_relative_error": lr_checks.get((run["budget"], run["schedule"]))}
+            for run in report["runs"]]
 
 
 def _same_setup(report: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +91,7 @@ def combine_reports(paths: list[Path], output_dir: Path) -> dict[str, Path]:
     output_dir = Path(output_dir)
     _check_output(output_dir, inputs)
     reports = [read_report(path) for path in inputs]
-    results, unfinished, lr_errors = [], set(), {}
+    results, unfinished = [], set()
     origin: dict[str, Path] = {}
     for path, report in zip(inputs, reports):
         if _same_setup(report) != _same_setup(reports[0]):
@@ -100,11 +105,6 @@ def combine_reports(paths: list[Path], output_dir: Path) -> dict[str, Path]:
             origin[result["name"]] = path
             results.append(result)
         unfinished.update(report["unfinished_runs"])
-        for row in report["rows"]:
-            if row["lr_max_relative_error"] is not None:
-                key = (row["budget"], row["schedule"])
-                lr_errors[key] = max(lr_errors.get(key, 0.0), row["lr_max_relative_error"])
     manifest = {key: reports[0][key] for key in ("experiment", "title", "preset", "data", "paper")}
     return write_summary(output_dir, manifest, results, sorted(unfinished - set(origin)),
-                         extra={"combined_from": [str(path) for path in inputs]},
-                         lr_errors=lr_errors)
+                         extra={"combined_from": [str(path) for path in inputs]})

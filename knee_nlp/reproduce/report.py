@@ -237,16 +237,9 @@ def write_report(run_dir: Path) -> dict[str, Path]:
 
 
 def write_summary(output_dir: Path, manifest: dict[str, Any], results: list[dict[str, Any]],
-                  unfinished: list[str], *, extra: dict[str, Any] | None = None,
-                  lr_errors: dict[tuple[str, str], float] | None = None) -> dict[str, Path]:
-    """Write results.json (plus ``extra``), results.md and the plots of ``results`` into ``output_dir``.
-
-    ``lr_errors`` gives the LR check of rows whose runs carry no logged LR (a combined report).
-    """
+                  unfinished: list[str], *, extra: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write results.json (plus ``extra``), results.md and the plots of ``results`` into ``output_dir``."""
     rows = aggregate(results)
-    for key, error in (lr_errors or {}).items():
-        if key in rows and rows[key]["lr_max_relative_error"] is None:
-            rows[key]["lr_max_relative_error"] = error
     summary = {
         "experiment": manifest["experiment"], "title": manifest["title"],
         "preset": manifest["preset"], "synthetic_data": manifest["data"]["synthetic"],
