@@ -170,6 +170,15 @@ def unscored_copy(reference: Path, run_dir: Path) -> Path:
     return work / "checkpoints"
 
 
+def half_copied_last_at_most(resume_entry: dict) -> bool:
+    """Whether a resume skipped nothing, or only ``checkpoint_last.pt`` and went on from an epoch
+    checkpoint: fairseq writes ``checkpoint<E>.pt`` atomically but then copies it to
+    ``checkpoint_last.pt`` in place, so a kill that lands during that copy leaves it cut short."""
+    skipped = [damaged["file"] for damaged in resume_entry["skipped"]]
+    return skipped == [] or (skipped == ["checkpoint_last.pt"]
+                             and resume_entry["checkpoint"] != "checkpoint_last.pt")
+
+
 def test_kills_and_ctrl_c_at_random_points_resume_to_the_uninterrupted_result(
         config_dir: Path, reference: tuple[Path, dict], tmp_path: Path) -> None:
     """kill -9 of the command (with a second start refused while it runs, and its lock taken
@@ -207,9 +216,10 @@ def test_kills_and_ctrl_c_at_random_points_resume_to_the_uninterrupted_result(
     printed = finish(run_dir, config_dir)
     assert "resuming from checkpoint" in printed and "taking over" not in printed
     resumes = assert_same_result(run_dir, reference[1])["resumes"]
-    assert len(resumes) >= 3 and all(entry["skipped"] == [] for entry in resumes), resumes
+    assert len(resumes) >= 3 and all(half_copied_last_at_most(entry) for entry in resumes), \
+        f"seed {SEED}: {resumes}"
     assert all(0 < entry["updates"] < BUDGET and entry["updates"] % EPOCH_UPDATES == 0
-               for entry in resumes), resumes
+               for entry in resumes), f"seed {SEED}: {resumes}"
     assert f"- resumed: {RUN} from checkpoint" in (run_dir / "results.md").read_text()
 
 
